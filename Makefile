@@ -1,0 +1,40 @@
+# Multi-thread compression for QEMU live migration: the series and its tooling.
+# The two commands that do everything on a fresh machine:
+#   make demo    live migration of a busy guest, compression off and on, table
+#   make check   the whole test suite
+# See README.rst for the rest.
+
+SHELL := /bin/bash
+S := scripts
+
+.PHONY: all deps base materialize export build verify guest qtest e2e check demo clean distclean
+
+all: build
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then $(S)/install-deps.sh; else echo "not root: skipping deps"; fi
+base:
+	$(S)/fetch-base.sh
+materialize: base
+	$(S)/materialize.sh
+export:
+	$(S)/export.sh
+build: deps materialize
+	$(S)/build.sh
+verify: build
+	$(S)/verify-series.sh
+guest: deps
+	guest/build.sh
+qtest: build
+	tests/qtest.sh
+e2e: build guest
+	tests/e2e.sh
+check:
+	$(S)/check.sh
+demo: build guest
+	/usr/bin/python3 bench/demo.py $(DEMO_ARGS)
+
+clean:
+	rm -rf build/qemu build/guest build/logs
+distclean:
+	rm -rf build

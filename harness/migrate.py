@@ -1,0 +1,49 @@
+"""Migration helpers on top of harness.vm.VM."""
+
+import time
+
+DONE = ("completed", "failed", "cancelled")
+
+
+def set_caps(vm, **caps):
+    """set_caps(vm, compress=True, xbzrle=False): underscores become dashes."""
+    if caps:
+        vm.qmp.cmd("migrate-set-capabilities", capabilities=[
+            {"capability": k.replace("_", "-"), "state": bool(v)}
+            for k, v in caps.items()])
+
+
+def set_params(vm, **params):
+    if params:
+        vm.qmp.cmd("migrate-set-parameters",
+                   **{k.replace("_", "-"): v for k, v in params.items()})
+
+
+def wait_status(vm, statuses=DONE, timeout=300, interval=0.1):
+    """Poll query-migrate until its status is one of statuses; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = vm.qmp.cmd("query-migrate")
+        if info.get("status") in statuses:
+            return info
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{vm.name}: migration still {info.get('status')}"
+                               f" after {timeout}s: {info}")
+        time.sleep(interval)
+
+
+def start_migration(src, dst, uri, caps=None, params=None, dst_params=None):
+    """Configure both sides and start migrating src to dst (-incoming defer)."""
+    caps = caps or {}
+    set_caps(dst, **caps)
+    set_params(dst, **(dst_params if dst_params is not None else (params or {})))
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    set_caps(src, **caps)
+    set_params(src, **(params or {}))
+    src.qmp.cmd("migrate", uri=uri)
+
+
+def migrate(src, dst, uri, caps=None, params=None, dst_params=None, timeout=300):
+    """Migrate and wait; return the source's final query-migrate."""
+    start_migration(src, dst, uri, caps, params, dst_params)
+    return wait_status(src, timeout=timeout)

@@ -1,0 +1,174 @@
+"""Launch QEMU running the project's test guest, and read its serial log."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+from .qmp import QMP
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("BUILD", os.path.join(TOP, "build"))
+QEMU = os.environ.get("QEMU", os.path.join(BUILD, "qemu", "qemu-system-x86_64"))
+GUEST = os.path.join(BUILD, "guest")
+
+HB_RE = re.compile(r"WL HB seq=(\d+) t_ms=(\d+) dirtied=(\d+) checked=(\d+) "
+                   r"passes=(\d+) errors=(\d+)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def heartbeat(line):
+    """Parse a WL HB line into a dict, or None."""
+    m = HB_RE.search(line)
+    if not m:
+        return None
+    keys = ("seq", "t_ms", "dirtied", "checked", "passes", "errors")
+    return dict(zip(keys, map(int, m.groups())))
+
+
+class VM:
+    """One QEMU process with the test guest.
+
+    workload: dict of wl.* kernel parameters (mode, mb, dirty_mbps, ...).
+    mem_path: back guest RAM with a shared file there, so a test can reach
+    guest memory from outside (used to prove corruption is detected).
+    """
+
+    def __init__(self, workdir, name, mem_mb=512, workload=None,
+                 incoming=None, mem_path=None, qemu=None, extra_args=(),
+                 env=None):
+        self.workdir = workdir
+        self.name = name
+        self.mem_mb = mem_mb
+        self.workload = dict(workload or {})
+        self.incoming = incoming
+        self.mem_path = mem_path
+        self.qemu = qemu or QEMU
+        self.extra_args = list(extra_args)
+        self.env = env
+        self.qmp_path = os.path.join(workdir, f"{name}.qmp")
+        self.serial_path = os.path.join(workdir, f"{name}.serial")
+        self.stderr_path = os.path.join(workdir, f"{name}.stderr")
+        self.proc = None
+        self.qmp = None
+        self._stderr = None
+
+    def cmdline(self):
+        wl = " ".join(f"wl.{k}={v}" for k, v in self.workload.items())
+        args = [
+            self.qemu, "-accel", "tcg", "-M", "q35", "-smp", "1",
+            "-m", str(self.mem_mb), "-nodefaults", "-display", "none",
+            "-vga", "none", "-no-reboot",
+            "-serial", f"file:{self.serial_path}",
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+            "-kernel", os.path.join(GUEST, "vmlinuz"),
+            "-initrd", os.path.join(GUEST, "initrd.img"),
+            "-append", "console=ttyS0 panic=-1 transparent_hugepage=never "
+                       f"quiet {wl}",
+        ]
+        if self.mem_path:
+            args += ["-object", f"memory-backend-file,id=ram0,size={self.mem_mb}M,"
+                                f"mem-path={self.mem_path},share=on",
+                     "-machine", "memory-backend=ram0"]
+        if self.incoming:
+            args += ["-incoming", self.incoming]
+        return args + self.extra_args
+
+    def start(self):
+        for p in (self.qmp_path, self.serial_path):
+            if os.path.exists(p):
+                os.unlink(p)
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL,
+                                     stdout=self._stderr, stderr=self._stderr,
+                                     env=self.env)
+        try:
+            self.qmp = QMP(self.qmp_path).connect(wait=20)
+        except Exception:
+            self.kill()
+            raise RuntimeError(f"{self.name}: QEMU did not start: {self.stderr()}")
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.qmp:
+            self.qmp.close()
+            self.qmp = None
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._stderr:
+            self._stderr.close()
+            self._stderr = None
+
+    def quit(self):
+        if self.alive() and self.qmp:
+            try:
+                self.qmp.cmd("quit")
+                self.proc.wait(timeout=20)
+            except Exception:
+                pass
+        self.kill()
+
+    # serial log ---------------------------------------------------------
+
+    def serial_lines(self):
+        try:
+            with open(self.serial_path, errors="replace") as f:
+                return [line.rstrip("\r\n") for line in f]
+        except OSError:
+            return []
+
+    def heartbeats(self):
+        return [hb for hb in map(heartbeat, self.serial_lines()) if hb]
+
+    def corruptions(self):
+        return [line for line in self.serial_lines() if line.startswith("WL CORRUPT")]
+
+    def wait_for(self, pred, timeout, what="condition", interval=0.1):
+        """Poll pred() until it returns a true value; return that value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            v = pred()
+            if v:
+                return v
+            if not self.alive():
+                raise RuntimeError(f"{self.name}: QEMU exited while waiting for "
+                                   f"{what}: {self.stderr()}")
+            if time.monotonic() > deadline:
+                tail = "\n".join(self.serial_lines()[-5:])
+                raise TimeoutError(f"{self.name}: timed out waiting for {what};"
+                                   f" serial tail:\n{tail}")
+            time.sleep(interval)
+
+    def wait_for_line(self, pattern, timeout=60):
+        rx = re.compile(pattern)
+
+        def find():
+            return next((m for m in map(rx.search, self.serial_lines()) if m), None)
+        return self.wait_for(find, timeout, what=repr(pattern))
+
+    def wait_ready(self, timeout=120):
+        """Wait until the workload has filled its region and beats."""
+        self.wait_for_line(r"^WL READY", timeout)
+        self.wait_for(lambda: len(self.heartbeats()) >= 1, timeout, "heartbeat")

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Configure (once) and build the patched QEMU from build/src into build/qemu:
+# x86_64-softmmu only, TCG + KVM, zlib, zstd, slirp; no docs, no GUI; plus
+# the migration qtest binary.  Incremental: re-running rebuilds what changed.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+TARGETS=${TARGETS:-"qemu-system-x86_64 tests/qtest/migration-test"}
+CONFIGURE_FLAGS=(
+    --python=/usr/bin/python3
+    # never installed; the prefix only makes the binary find Debian's
+    # firmware (qemu-system-data, seabios) without -L
+    --prefix=/usr --firmwarepath=/usr/share/qemu:/usr/share/seabios
+    --target-list=x86_64-softmmu
+    --disable-docs --disable-download --disable-install-blobs
+    --without-default-features
+    --enable-kvm --enable-tcg --enable-zstd --enable-slirp
+    ${EXTRA_CONFIGURE:-}
+)
+
+[ -x "$SRC/configure" ] || die "no materialized tree in $SRC (make materialize)"
+t0=$(date +%s)
+flags_file=$QEMU_BUILD/.qemu-mt-configure
+if [ ! -f "$QEMU_BUILD/build.ninja" ] ||
+   [ "$(cat "$flags_file" 2>/dev/null)" != "$SRC ${CONFIGURE_FLAGS[*]}" ]; then
+    log "configuring $QEMU_BUILD"
+    rm -rf "$QEMU_BUILD"
+    mkdir -p "$QEMU_BUILD"
+    (cd "$QEMU_BUILD" && "$SRC/configure" "${CONFIGURE_FLAGS[@]}" >configure.log 2>&1) || {
+        tail -n 40 "$QEMU_BUILD/configure.log"
+        die "configure failed (see $QEMU_BUILD/configure.log)"
+    }
+    echo "$SRC ${CONFIGURE_FLAGS[*]}" > "$flags_file"
+fi
+log "building: $TARGETS"
+# shellcheck disable=SC2086
+ninja -C "$QEMU_BUILD" ${NINJA_FLAGS:-} $TARGETS
+log "build took $(( $(date +%s) - t0 ))s"

@@ -1,0 +1,52 @@
+# Common settings for the project's scripts.  Source it; do not run it.
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Everything generated lives under build/ (git-ignored); downloads are cached
+# outside the work tree so that a clean clone does not fetch them again.
+BUILD=${BUILD:-$TOP/build}
+CACHE=${QEMU_MT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-mt}
+BASE_DIR=$BUILD/base          # pristine dpkg-source -x tree
+SRC=${SRC:-$BUILD/src}        # materialized git tree: base + one commit per patch
+QEMU_BUILD=${QEMU_BUILD:-$BUILD/qemu}
+GUEST_DIR=$BUILD/guest
+PATCHES=$TOP/patches
+
+# Identity used for the commits of the materialized tree.  Deliberately not
+# a person: the series carries no personal names or addresses.
+export GIT_AUTHOR_NAME="qemu-mt" GIT_COMMITTER_NAME="qemu-mt"
+export GIT_AUTHOR_EMAIL="" GIT_COMMITTER_EMAIL=""
+# A fixed committer date makes the materialized commits reproducible.
+export GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
+
+log()  { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[1;33mWARNING: %s\033[0m\n' "$*" >&2; }
+die()  { printf '\033[1;31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
+
+lock_get() { awk -v k="$1" '$1 == k { print $2; exit }' "$TOP/scripts/base.lock"; }
+
+# Private apt configuration: lists of our own, the machine's sources untouched.
+# apt_private NAME "deb/deb-src lines" -> prints the -o options for apt-get.
+apt_private() {
+    local name=$1 lines=$2 dir
+    dir=$CACHE/apt/$name
+    mkdir -p "$dir/lists/partial"
+    printf '%s\n' "$lines" > "$dir/sources.list"
+    printf '%s' "-o APT::Sandbox::User=root -o Dir::Etc::sourcelist=$dir/sources.list -o Dir::Etc::sourceparts=/nonexistent -o Dir::State::Lists=$dir/lists"
+}
+
+# stage NAME CMD...: run a stage and print how long it took.
+stage() {
+    local name=$1 t0 rc; shift
+    t0=$(date +%s)
+    log "stage $name"
+    "$@"; rc=$?
+    printf '\033[1m==> stage %s: %ss (rc=%s)\033[0m\n' "$name" $(( $(date +%s) - t0 )) "$rc" >&2
+    return $rc
+}
+
+# A digest of the series as it stands in patches/ (what materialize applies).
+series_digest() {
+    (cd "$PATCHES" && cat series $(grep -v '^#' series | sed '/^$/d')) | sha256sum | cut -c1-16
+}
+series_list() { grep -v '^#' "$PATCHES/series" | sed '/^[[:space:]]*$/d'; }

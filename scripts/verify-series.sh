@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Verify the series in patches/:
+#   1. build/src is exactly base + patches/ (materialize applied them with
+#      git am, so they apply cleanly to the pinned base);
+#   2. every patch passes the base's scripts/checkpatch.pl (--no-signoff:
+#      the series deliberately carries no Signed-off-by lines) and carries
+#      no personal identity;
+#   3. every patch builds on its own (bisectable): each commit is checked out
+#      in build/src and built incrementally in build/qemu; HEAD is restored
+#      and rebuilt at the end.  NO_BISECT=1 skips this step.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+g() { git -C "$SRC" "$@"; }
+[ -d "$SRC/.git" ] || die "no materialized tree (make materialize)"
+[ -z "$(g status --porcelain --untracked-files=no)" ] ||
+    die "build/src has uncommitted changes"
+[ "$(cat "$SRC/.git/qemu-mt-series" 2>/dev/null)" = "$(series_digest) $(g rev-parse HEAD)" ] ||
+    die "build/src does not match patches/ (make export, or make materialize)"
+
+fail=0
+n=0
+log "checkpatch and identity checks"
+while read -r p; do
+    n=$((n + 1))
+    if ! out=$(cd "$BASE_DIR" && perl scripts/checkpatch.pl --no-signoff -q "$PATCHES/$p" 2>&1); then
+        echo "$out"
+        echo "FAIL checkpatch: $p"; fail=1
+    elif grep -qiE '^(signed-off-by|from):.*@' "$PATCHES/$p" ||
+         ! grep -q '^From: qemu-mt <>$' "$PATCHES/$p"; then
+        echo "FAIL identity: $p (must be 'From: qemu-mt <>', no Signed-off-by)"; fail=1
+    else
+        echo "ok checkpatch: $p"
+    fi
+done < <(series_list)
+
+if [ "${NO_BISECT:-0}" != 1 ]; then
+    branch=$(g symbolic-ref --short -q HEAD || g rev-parse HEAD)
+    restore() { g checkout -q "$branch"; }
+    trap restore EXIT
+    for c in $(g rev-list --reverse base..HEAD); do
+        subj=$(g log -1 --format=%s "$c")
+        g checkout -q --detach "$c"
+        t0=$(date +%s)
+        if "$TOP/scripts/build.sh" >"$BUILD/verify-build.log" 2>&1; then
+            echo "ok build ($(( $(date +%s) - t0 ))s): $subj"
+        else
+            tail -n 30 "$BUILD/verify-build.log"
+            echo "FAIL build: $subj"; fail=1
+        fi
+    done
+    restore
+    trap - EXIT
+    "$TOP/scripts/build.sh" >"$BUILD/verify-build.log" 2>&1 || die "HEAD does not build"
+fi
+[ "$fail" = 0 ] || die "series verification failed"
+log "series verified: $n patches"
