@@ -201,6 +201,9 @@ static void setup_system(void)
         if (fd > 2)
             close(fd);
     }
+    /* Start on a fresh line: the firmware leaves escape sequences (and no
+     * newline) on the serial port, and every line must start with "WL ". */
+    say("%s", "");
 
     /* Keep compaction away from mlocked pages: their PFNs must not move,
      * a test corrupts them from outside at the printed physical address. */
@@ -462,6 +465,8 @@ int main(void)
         prm.idle ? "idle" : "dirty", prm.mb, prm.seed, prm.dirty_mbps,
         prm.check_mbps, prm.hb_ms, prm.pfnmap);
 
+    t0 = now_ns();                      /* fill_ms: allocation to READY */
+
     /* The region: no huge pages (a THP split or collapse would move it),
      * then locked and populated by mlockall along with everything else. */
     pages = prm.mb * (1024 * 1024 / PAGE);
@@ -477,7 +482,6 @@ int main(void)
     if (!sums)
         fatal("out of memory for %" PRIu64 " checksums", pages);
 
-    t0 = now_ns();
     load_corpus("/corpus/code", &code);
     load_corpus("/corpus/text", &text);
     for (uint64_t i = 0; i < pages; i++) {

@@ -73,10 +73,14 @@ class VM:
             "-append", "console=ttyS0 panic=-1 transparent_hugepage=never "
                        f"quiet {wl}",
         ]
+        # RAM is always an explicit backend "ram0" (so the RAMBlock has the
+        # same name whether or not it is file-backed on one side)
         if self.mem_path:
-            args += ["-object", f"memory-backend-file,id=ram0,size={self.mem_mb}M,"
-                                f"mem-path={self.mem_path},share=on",
-                     "-machine", "memory-backend=ram0"]
+            backend = (f"memory-backend-file,id=ram0,size={self.mem_mb}M,"
+                       f"mem-path={self.mem_path},share=on")
+        else:
+            backend = f"memory-backend-ram,id=ram0,size={self.mem_mb}M"
+        args += ["-object", backend, "-machine", "memory-backend=ram0"]
         if self.incoming:
             args += ["-incoming", self.incoming]
         return args + self.extra_args

@@ -8,9 +8,10 @@ set -euo pipefail
 TARGETS=${TARGETS:-"qemu-system-x86_64 tests/qtest/migration-test"}
 CONFIGURE_FLAGS=(
     --python=/usr/bin/python3
-    # never installed; the prefix only makes the binary find Debian's
-    # firmware (qemu-system-data, seabios) without -L
+    # never installed; the prefix and firmware path are those of Debian's
+    # qemu-system-data and seabios (see the qemu-bundle links below)
     --prefix=/usr --firmwarepath=/usr/share/qemu:/usr/share/seabios
+    --disable-relocatable
     --target-list=x86_64-softmmu
     --disable-docs --disable-download --disable-install-blobs
     --without-default-features
@@ -35,4 +36,13 @@ fi
 log "building: $TARGETS"
 # shellcheck disable=SC2086
 ninja -C "$QEMU_BUILD" ${NINJA_FLAGS:-} $TARGETS
+# Run from the build tree, QEMU looks for data only under build/qemu/qemu-bundle
+# (the configured paths prefixed with it): link Debian's firmware
+# (qemu-system-data, seabios, ipxe-qemu) in there.
+bundle=$QEMU_BUILD/qemu-bundle/usr/share
+mkdir -p "$bundle/qemu"
+ln -sfn /usr/share/seabios "$bundle/seabios"
+for f in /usr/share/qemu/* /usr/lib/ipxe/qemu/*; do
+    [ -e "$bundle/qemu/${f##*/}" ] || ln -s "$f" "$bundle/qemu/${f##*/}"
+done
 log "build took $(( $(date +%s) - t0 ))s"

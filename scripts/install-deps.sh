@@ -12,7 +12,7 @@ set -euo pipefail
 # package lists, by suite
 MAIN="gcc make ninja-build pkg-config flex bison git perl cpio xz-utils
       libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev libslirp-dev
-      python3 python3-venv python3-pytest seabios iproute2"
+      python3 python3-venv python3-pytest seabios ipxe-qemu iproute2"
 BPO="meson python3-pycotap qemu-system-data"
 EXTRA=${EXTRA_PACKAGES:-}      # e.g. libvirt bits for later tests
 
