@@ -23,7 +23,7 @@ n=0
 log "checkpatch and identity checks"
 while read -r p; do
     n=$((n + 1))
-    if ! out=$(cd "$BASE_DIR" && perl scripts/checkpatch.pl --no-signoff -q "$PATCHES/$p" 2>&1); then
+    if ! out=$(cd "$BASE_DIR" && perl scripts/checkpatch.pl --no-signoff --patch -q "$PATCHES/$p" 2>&1); then
         echo "$out"
         echo "FAIL checkpatch: $p"; fail=1
     elif grep -qiE '^(signed-off-by|from):.*@' "$PATCHES/$p" ||

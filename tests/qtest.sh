@@ -20,6 +20,10 @@ TESTS=(
     /x86_64/migration/bad_dest
     /x86_64/migration/cancel/src/after/active
     /x86_64/migration/analyze-script
+    # the series' own tests (tests/qtest/migration/ram-compress-tests.c)
+    /x86_64/migration/precopy/unix/compress
+    /x86_64/migration/precopy/tcp/compress
+    /x86_64/migration/compress
 )
 # -p selects a path and everything below it: skip what comes along unasked.
 SKIP=(
@@ -27,8 +31,7 @@ SKIP=(
     /x86_64/migration/precopy/file/offset
     /x86_64/migration/precopy/file/mapped-ram
 )
-# The series' own tests are added to the list as they land (EXTRA, space
-# separated, adds more from the environment).  Not run: postcopy recovery and
+# EXTRA (space separated paths) adds more from the environment.  Not run: postcopy recovery and
 # preempt, TLS, mapped-ram, dirty-limit, auto-converge, uuid/uri validation
 # and the other cancel points: they do not touch what the series changes.
 #
