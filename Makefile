@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build verify guest qtest e2e check demo clean distclean
+.PHONY: all deps base materialize export build verify guest qtest e2e check repeat sanitize demo clean distclean
 
 all: build
 
@@ -31,6 +31,12 @@ e2e: build guest
 	tests/e2e.sh
 check:
 	$(S)/check.sh
+# the compression qtests RUNS times (default 200), JOBS copies side by side
+repeat: build
+	tests/repeat.sh $(or $(RUNS),200) $(or $(JOBS),1)
+# ASan + UBSan build (build/qemu-asan) running the compression tests
+sanitize: materialize guest
+	tests/sanitize.sh
 demo: build guest
 	/usr/bin/python3 bench/demo.py $(DEMO_ARGS)
 

@@ -43,7 +43,7 @@ set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 tap=${1:-$BUILD/logs/qtest.tap}; shift || true
 mkdir -p "$(dirname "$tap")"
-log=$BUILD/logs/qtest.log
+log=${tap%.tap}.log
 
 export QTEST_QEMU_BINARY=$QEMU_BUILD/qemu-system-x86_64
 export QTEST_QEMU_IMG=$QEMU_BUILD/qemu-img
