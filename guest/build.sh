@@ -57,10 +57,7 @@ name=$pkg ver=$want
 deb=$DL/$(deb_name "$name" "$ver")
 if [ ! -f "$deb" ]; then
     export DEBIAN_FRONTEND=noninteractive
-    opts=$(apt_private bookworm "deb http://deb.debian.org/debian bookworm main
-deb http://deb.debian.org/debian bookworm-updates main
-deb http://deb.debian.org/debian-security bookworm-security main
-deb http://deb.debian.org/debian bookworm-backports main")
+    opts=$(apt_bookworm)
     log "updating private bookworm lists"
     # shellcheck disable=SC2086
     apt-get $opts -qq update

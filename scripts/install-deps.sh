@@ -45,10 +45,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 if [ "$codename" = bookworm ]; then
-    opts=$(apt_private bookworm "deb http://deb.debian.org/debian bookworm main
-deb http://deb.debian.org/debian bookworm-updates main
-deb http://deb.debian.org/debian-security bookworm-security main
-deb http://deb.debian.org/debian bookworm-backports main")
+    opts=$(apt_bookworm)
     log "updating private bookworm + bookworm-backports lists"
     # shellcheck disable=SC2086
     apt-get $opts -qq update

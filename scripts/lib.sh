@@ -35,14 +35,13 @@ apt_private() {
     printf '%s' "-o APT::Sandbox::User=root -o Dir::Etc::sourcelist=$dir/sources.list -o Dir::Etc::sourceparts=/nonexistent -o Dir::State::Lists=$dir/lists"
 }
 
-# stage NAME CMD...: run a stage and print how long it took.
-stage() {
-    local name=$1 t0 rc; shift
-    t0=$(date +%s)
-    log "stage $name"
-    "$@"; rc=$?
-    printf '\033[1m==> stage %s: %ss (rc=%s)\033[0m\n' "$name" $(( $(date +%s) - t0 )) "$rc" >&2
-    return $rc
+# The private bookworm lists (main, updates, security, backports), shared by
+# install-deps.sh and guest/build.sh.
+apt_bookworm() {
+    apt_private bookworm "deb http://deb.debian.org/debian bookworm main
+deb http://deb.debian.org/debian bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+deb http://deb.debian.org/debian bookworm-backports main"
 }
 
 # A digest of the series as it stands in patches/ (what materialize applies).
