@@ -14,7 +14,8 @@ rc=0
 "$TOP/tests/qtest.sh" "$BUILD/logs/asan-qtest.tap" \
     -p /x86_64/migration/precopy/unix/compress \
     -p /x86_64/migration/precopy/tcp/compress \
-    -p /x86_64/migration/compress || rc=1
+    -p /x86_64/migration/compress \
+    -p /x86_64/migration/compress/bad-stream || rc=1
 QEMU=$QEMU_BUILD/qemu-system-x86_64 "$TOP/tests/e2e.sh" "$BUILD/logs/asan-e2e.tap" || rc=1
 # reports end up in the QEMU processes' stderr, kept in the logs
 if grep -lE 'ERROR: AddressSanitizer|runtime error:' "$BUILD"/logs/asan-qtest.log \
