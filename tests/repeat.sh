@@ -5,7 +5,8 @@
 # PATHS (space separated migration-test paths) selects the tests; the
 # default is every test of tests/qtest/migration/ram-compress-tests.c.
 # JOBS > 1 runs that many copies side by side (more load, more races).
-# Stops at the first failure and keeps its log in build/logs/repeat/.
+# Stops at the first failure and keeps its log in build/logs/repeat/.  A
+# run that takes longer than RUN_TIMEOUT seconds (default 900) is a failure.
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 runs=${1:-200}
@@ -20,7 +21,8 @@ for p in $paths; do args+=(-p "$p"); done
 pass=0 fail=0 started=0
 t0=$(date +%s)
 one() {         # one RUN-NUMBER: a whole run of the selected tests
-    if "$TOP/tests/qtest.sh" "$logs/run-$1.tap" "${args[@]}" >/dev/null 2>&1; then
+    if timeout -k 10 "${RUN_TIMEOUT:-900}" \
+            "$TOP/tests/qtest.sh" "$logs/run-$1.tap" "${args[@]}" >/dev/null 2>&1; then
         rm -f "$logs/run-$1.tap" "$logs/run-$1.log"
         return 0
     fi
