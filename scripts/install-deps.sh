@@ -2,7 +2,8 @@
 # Install what building and testing needs, from Debian only.  Idempotent:
 # nothing is fetched when everything is already there.  On bookworm, meson
 # (>= 1.5 for QEMU 10.0), pycotap, SeaBIOS and QEMU's firmware data come from
-# bookworm-backports, named per package so apt upgrades nothing else.  The
+# bookworm-backports, named per package so apt upgrades nothing else (libvirt
+# pulls the bookworm point release of systemd, not backports' systemd).  The
 # machine's own apt sources are left as they are (private lists in $CACHE).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -14,6 +15,11 @@ MAIN="gcc make ninja-build pkg-config flex bison git perl cpio xz-utils
       libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev libslirp-dev
       python3 python3-venv python3-pytest ipxe-qemu iproute2"
 BPO="meson python3-pycotap qemu-system-data seabios"
+# libvirt 11.3 for tests/e2e/test_libvirt.py; its QEMU driver needs a
+# qemu-system package: Debian's own 10.0 (also the "stock QEMU" that must
+# refuse --comp-methods mt)
+BPO="$BPO libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+     qemu-system-x86 qemu-system-common"
 EXTRA=${EXTRA_PACKAGES:-}      # e.g. libvirt bits for later tests
 
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")

@@ -1,0 +1,220 @@
+"""virsh migrate --comp-methods mt between two libvirt session daemons.
+
+libvirt (11.3 from bookworm-backports) drives our patched QEMU exactly as
+an operator's `virsh migrate` would: it sets the `compress` capability and
+its parameters on both sides over QMP.  Each migration is checked by the
+guest's own integrity workload, by libvirt's QMP log and by domjobinfo.
+"""
+
+import json
+import os
+import re
+import time
+
+import pytest
+
+from harness.libvirt import LIBVIRTD, VIRSH, Pair
+from harness.vm import BUILD, free_port, heartbeat
+
+DOM = "mtguest"
+WORKLOAD = {"mode": "dirty", "mb": 128, "dirty_mbps": 4, "check_mbps": 64,
+            "hb_ms": 500}
+STOCK_QEMU = "/usr/bin/qemu-system-x86_64"
+LOGS = os.path.join(BUILD, "logs", "libvirt")
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(LIBVIRTD) and os.path.exists(VIRSH)) or os.getuid() != 0,
+    reason="needs root and libvirt (scripts/install-deps.sh installs it)")
+
+
+def serial_lines(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Guest:
+    """The domain's serial log (one file, appended by whichever side runs)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def heartbeats(self):
+        return [hb for hb in map(heartbeat, serial_lines(self.path)) if hb]
+
+    def corruptions(self):
+        return [ln for ln in serial_lines(self.path) if "WL CORRUPT" in ln]
+
+    def assert_healthy_after(self, hb_before, passes=2, timeout=90):
+        """The guest runs on after a migration: heartbeats continue from
+        where they were and at least `passes` whole verification passes over
+        its region complete with no error."""
+        def progressed():
+            hbs = self.heartbeats()
+            return (hbs and hbs[-1]["passes"] >= hb_before["passes"] + passes
+                    and hbs)
+        hbs = wait_for(progressed, timeout, "verification passes after migration")
+        seqs = [hb["seq"] for hb in hbs]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+        assert hbs[-1]["errors"] == 0, hbs[-1]
+        assert self.corruptions() == [], self.corruptions()
+
+
+@pytest.fixture(scope="module")
+def pair(request):
+    p = Pair()
+    yield p
+    p.close(keep=LOGS)
+
+
+@pytest.fixture
+def guest(pair):
+    """The test guest running under daemon a with our QEMU."""
+    serial = os.path.join(pair.top, f"{DOM}.serial")
+    xml = pair.domain_xml(DOM, serial, WORKLOAD)
+    pair.a.check("define", xml)
+    pair.a.check("start", DOM)
+    g = Guest(serial)
+    wait_for(lambda: any("WL READY" in ln for ln in serial_lines(serial)), 90,
+             "the guest's workload")
+    wait_for(lambda: len(g.heartbeats()) >= 2, 30, "heartbeats")
+    yield g
+    for d in (pair.a, pair.b):
+        d.virsh("destroy", DOM)
+        d.virsh("undefine", DOM)
+    if os.path.exists(serial):
+        os.unlink(serial)
+
+
+def migrate(src, dst, *opts):
+    port = free_port()
+    return src.virsh("migrate", "--live", "--unsafe", *opts, DOM, dst.uri,
+                     "--migrateuri", f"tcp://127.0.0.1:{port}",
+                     "--listen-address", "127.0.0.1", timeout=600)
+
+
+def last_sent(daemon, command):
+    sent = daemon.qmp_sent(command)
+    assert sent, f"{daemon.name} sent no {command}"
+    return sent
+
+
+def assert_compress_requested(daemon, threads, dthreads, level):
+    """libvirt set capability compress and the parameters asked for."""
+    caps = [json.loads(m)["arguments"]["capabilities"]
+            for m in last_sent(daemon, "migrate-set-capabilities")]
+    assert any({"capability": "compress", "state": True} in c for c in caps), caps
+    params = [json.loads(m)["arguments"]
+              for m in last_sent(daemon, "migrate-set-parameters")]
+    want = {"compress-threads": threads, "decompress-threads": dthreads,
+            "compress-level": level}
+    assert any(all(p.get(k) == v for k, v in want.items()) for p in params), params
+
+
+def compressed_pages_reported(daemon):
+    """Largest compression.pages QEMU reported to this daemon."""
+    best = 0
+    for line in daemon.qmp_replies("compression"):
+        for m in re.finditer(r'"compression":\s*\{[^}]*"pages":\s*(\d+)', line):
+            best = max(best, int(m.group(1)))
+    return best
+
+
+def jobinfo(daemon):
+    out = daemon.check("domjobinfo", "--completed", DOM)
+    info = {}
+    for line in out.splitlines():
+        k, sep, v = line.partition(":")
+        if sep:
+            info[k.strip()] = v.strip()
+    return out, info
+
+
+def mib(value):
+    n, unit = value.split()
+    return float(n) * {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+
+
+def test_mt_there_and_back(pair, guest):
+    """--comp-methods mt a -> b, then back b -> a with other parameters."""
+    legs = [(pair.a, pair.b, 2, 2, 1), (pair.b, pair.a, 1, 1, 6)]
+    for i, (src, dst, threads, dthreads, level) in enumerate(legs):
+        hb = guest.heartbeats()[-1]
+        r = migrate(src, dst, "--comp-methods", "mt",
+                    "--comp-mt-threads", str(threads),
+                    "--comp-mt-dthreads", str(dthreads),
+                    "--comp-mt-level", str(level))
+        assert r.returncode == 0, r.stderr
+        assert dst.domstate(DOM) == "running"
+        assert src.domstate(DOM) in (None, "shut off")
+        for d in (src, dst):
+            assert_compress_requested(d, threads, dthreads, level)
+        assert compressed_pages_reported(src) > 0
+        # the source's domain is gone when it was transient: ask the
+        # destination, which keeps the completed job's statistics too
+        out, info = jobinfo(dst)
+        with open(os.path.join(pair.top, f"domjobinfo-mt-{i}.txt"), "w") as f:
+            f.write(out)
+        assert info["Operation"] == "Incoming migration", out
+        # compressed: far less on the wire than the guest's RAM
+        assert 0 < mib(info["Memory processed"]) < mib(info["Memory total"]) / 2, out
+        guest.assert_healthy_after(hb)
+
+
+def test_mt_with_xbzrle_is_refused(pair, guest):
+    """Until XBZRLE coexistence exists, mt,xbzrle fails with a clear error
+    and the guest runs on at the source."""
+    hb = guest.heartbeats()[-1]
+    r = migrate(pair.a, pair.b, "--comp-methods", "mt,xbzrle")
+    assert r.returncode != 0
+    assert "'compress' is not compatible with 'xbzrle'" in r.stderr, r.stderr
+    assert pair.a.domstate(DOM) == "running"
+    assert pair.b.domstate(DOM) in (None, "shut off")
+    guest.assert_healthy_after(hb, passes=1)
+
+
+def test_compressed_means_xbzrle(pair, guest):
+    """--compressed alone is libvirt's XBZRLE; it still works."""
+    hb = guest.heartbeats()[-1]
+    r = migrate(pair.a, pair.b, "--compressed")
+    assert r.returncode == 0, r.stderr
+    assert pair.b.domstate(DOM) == "running"
+    caps = [json.loads(m)["arguments"]["capabilities"]
+            for m in last_sent(pair.a, "migrate-set-capabilities")]
+    assert any({"capability": "xbzrle", "state": True} in c for c in caps)
+    guest.assert_healthy_after(hb)
+
+
+@pytest.mark.skipif(not os.path.exists(STOCK_QEMU),
+                    reason="no stock qemu-system-x86_64 installed")
+def test_stock_qemu_refuses_mt(pair):
+    """What an operator gets without the series: libvirt refuses."""
+    serial = os.path.join(pair.top, "stock.serial")
+    xml = pair.domain_xml("stock", serial, {"mode": "idle", "mb": 16},
+                          emulator=STOCK_QEMU, mem_mb=256)
+    pair.a.check("define", xml)
+    try:
+        pair.a.check("start", "stock")
+        port = free_port()
+        r = pair.a.virsh("migrate", "--live", "--unsafe", "--comp-methods", "mt",
+                         "stock", pair.b.uri, "--migrateuri",
+                         f"tcp://127.0.0.1:{port}", "--listen-address", "127.0.0.1")
+        assert r.returncode != 0
+        assert "Migration option 'compress' is not supported by QEMU binary" \
+            in r.stderr, r.stderr
+        assert pair.a.domstate("stock") == "running"
+    finally:
+        pair.a.virsh("destroy", "stock")
+        pair.a.virsh("undefine", "stock")
