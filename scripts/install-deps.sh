@@ -19,7 +19,7 @@ BPO="meson python3-pycotap qemu-system-data seabios"
 # qemu-system package: Debian's own 10.0 (also the "stock QEMU" that must
 # refuse --comp-methods mt)
 BPO="$BPO libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-     qemu-system-x86 qemu-system-common"
+     qemu-system-x86 qemu-system-common qemu-utils"     # qemu-img: savevm test
 EXTRA=${EXTRA_PACKAGES:-}      # e.g. libvirt bits for later tests
 
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")

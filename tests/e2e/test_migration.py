@@ -2,6 +2,7 @@
 patched QEMUs, checked by the guest's own memory-integrity workload."""
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -128,3 +129,40 @@ def test_compressed_dirty_guest(vms, tmp_path):
     assert stats["compressed-size"] < stats["pages"] * 4096 * 0.7, stats
     assert "compression pages:" in src.qmp.hmp("info migrate")
     assert_guest_healthy_after(src, dst)
+
+
+def test_savevm_loadvm_compressed(vms, tmp_path):
+    """savevm with compress on writes compressed pages into the snapshot.
+    Loading it without the capability fails cleanly and starts nothing;
+    with the capability on it loads, and the guest verifies its memory."""
+    disk = str(tmp_path / "snap.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "64M"],
+                   check=True)
+    drive = ["-drive", f"if=none,id=d0,file={disk},format=qcow2",
+             "-device", "virtio-blk-pci,drive=d0"]
+    src = vms("src", workload=DIRTY, extra_args=drive).start()
+    src.wait_ready()
+    assert src.qmp.hmp("migrate_set_capability compress on") == ""
+    assert src.qmp.hmp("migrate_set_parameter compress-threads 2") == ""
+    at_save = src.heartbeats()[-1]
+    assert src.qmp.hmp("savevm s1") == ""
+    info = src.qmp.cmd("query-migrate")
+    assert info["compression"]["pages"] > 8192, info
+    src.quit()
+
+    dst = vms("dst", workload=DIRTY, extra_args=drive + ["-S"]).start()
+    out = dst.qmp.hmp("loadvm s1")
+    assert "Received a compressed page, but capability 'compress' is not " \
+           "enabled" in out, out
+    assert dst.qmp.cmd("query-status")["running"] is False
+    assert dst.heartbeats() == []
+
+    assert dst.qmp.hmp("migrate_set_capability compress on") == ""
+    assert dst.qmp.hmp("loadvm s1") == ""
+    dst.qmp.cmd("cont")
+    # the guest goes on from the snapshot: two whole verification passes
+    hbs = dst.wait_for(lambda: (hbs := dst.heartbeats()) and
+                       hbs[-1]["passes"] >= hbs[0]["passes"] + 2 and hbs,
+                       90, "verification passes after loadvm")
+    assert hbs[0]["seq"] > at_save["seq"] and hbs[-1]["errors"] == 0, hbs
+    assert dst.corruptions() == []
