@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build verify guest qtest e2e check repeat sanitize demo clean distclean
+.PHONY: all deps base materialize export build verify guest qemu72 qtest e2e check repeat sanitize demo clean distclean
 
 all: build
 
@@ -25,9 +25,12 @@ verify: build
 	$(S)/verify-series.sh
 guest: deps
 	guest/build.sh
+# Debian bookworm's QEMU 7.2, unpacked: the old implementation, for e2e/bench
+qemu72: deps
+	$(S)/fetch-qemu72.sh
 qtest: build
 	tests/qtest.sh
-e2e: build guest
+e2e: build guest qemu72
 	tests/e2e.sh
 check:
 	$(S)/check.sh

@@ -213,5 +213,5 @@ class Pair:
         if keep:
             shutil.rmtree(keep, ignore_errors=True)
             shutil.copytree(self.top, keep, ignore=shutil.ignore_patterns(
-                "run", "bin", "vmlinuz", "initrd.img", "cache"))
+                "run", "bin", "vmlinuz", "initrd.img"))
         shutil.rmtree(self.top, ignore_errors=True)

@@ -13,6 +13,20 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", os.path.join(TOP, "build"))
 QEMU = os.environ.get("QEMU", os.path.join(BUILD, "qemu", "qemu-system-x86_64"))
 GUEST = os.path.join(BUILD, "guest")
+CACHE = os.environ.get("QEMU_MT_CACHE", os.path.join(
+    os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "qemu-mt"))
+QEMU72_ROOT = os.path.join(CACHE, "qemu72", "root")
+
+
+def qemu72():
+    """Debian bookworm's QEMU 7.2 as scripts/fetch-qemu72.sh unpacked it:
+    (binary, environment, extra arguments), or None if it is not there."""
+    binary = os.path.join(QEMU72_ROOT, "usr", "bin", "qemu-system-x86_64")
+    if not os.path.exists(binary):
+        return None
+    env = dict(os.environ, QEMU_MODULE_DIR=os.path.join(
+        QEMU72_ROOT, "usr", "lib", "x86_64-linux-gnu", "qemu"))
+    return binary, env, ["-L", "/usr/share/qemu", "-L", "/usr/share/seabios"]
 
 HB_RE = re.compile(r"WL HB seq=(\d+) t_ms=(\d+) dirtied=(\d+) checked=(\d+) "
                    r"passes=(\d+) errors=(\d+)")

@@ -43,6 +43,8 @@ bundle=$QEMU_BUILD/qemu-bundle/usr/share
 mkdir -p "$bundle/qemu"
 ln -sfn /usr/share/seabios "$bundle/seabios"
 for f in /usr/share/qemu/* /usr/lib/ipxe/qemu/*; do
-    [ -e "$bundle/qemu/${f##*/}" ] || ln -s "$f" "$bundle/qemu/${f##*/}"
+    # what the build put there itself (trace-events-all, keymaps...) stays
+    [ -e "$bundle/qemu/${f##*/}" ] || [ -L "$bundle/qemu/${f##*/}" ] ||
+        ln -s "$f" "$bundle/qemu/${f##*/}"
 done
 log "build took $(( $(date +%s) - t0 ))s"

@@ -50,6 +50,7 @@ run_stage materialize "$TOP/scripts/materialize.sh"
 run_stage build "$TOP/scripts/build.sh"
 run_stage verify "$TOP/scripts/verify-series.sh"
 run_stage guest "$TOP/guest/build.sh"
+run_stage qemu72 "$TOP/scripts/fetch-qemu72.sh"
 # Test stages run to the end even when a test fails, and are counted.
 test_stage() {
     local name=$1 tap=$BUILD/logs/$1.tap t0 rc; shift
