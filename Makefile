@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build verify guest qemu72 qtest e2e check repeat sanitize demo clean distclean
+.PHONY: all deps base materialize export build verify guest qemu72 qtest e2e check repeat sanitize demo bench bench-engine clean distclean
 
 all: build
 
@@ -42,6 +42,12 @@ sanitize: materialize guest
 	tests/sanitize.sh
 demo: build guest
 	/usr/bin/python3 bench/demo.py $(DEMO_ARGS)
+# every mode on a tc-shaped link (BENCH_ARGS: see bench/bench.py --help)
+bench: build guest qemu72
+	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+# pages/s through the compression path, no link
+bench-engine: build guest
+	/usr/bin/python3 bench/engine.py $(ENGINE_ARGS)
 
 clean:
 	rm -rf build/qemu build/guest build/logs

@@ -17,6 +17,7 @@
  *   wl.check_mbps=N      MiB/s of pages verified, round-robin (64)
  *   wl.hb_ms=N           heartbeat period in ms (1000)
  *   wl.pfnmap=0|1        also print the region's physical runs (0)
+ *   wl.fill=mix|random   page content: the realistic mix, or all random (mix)
  *
  * Serial protocol (one line per event):
  *
@@ -104,6 +105,9 @@ static uint64_t now_ns(void)
 /* ------------------------------------------------------------------------ */
 /* Parameters                                                               */
 
+/* wl.fill=random: every page random (incompressible), for the benchmark */
+static int fill_random;
+
 struct params {
     int idle;
     uint64_t mb, seed, dirty_mbps, check_mbps, hb_ms, pfnmap;
@@ -167,6 +171,11 @@ static void parse_cmdline(struct params *p)
             p->hb_ms = parse_num(key, val, 10, 3600000);
         } else if (!strcmp(key, "pfnmap")) {
             p->pfnmap = parse_num(key, val, 0, 1);
+        } else if (!strcmp(key, "fill")) {
+            if (!strcmp(val, "random"))
+                fill_random = 1;
+            else if (strcmp(val, "mix"))
+                fatal("bad value wl.fill=%s (want mix or random)", val);
         } else {
             say("WL WARN unknown parameter wl.%s", key);
         }
@@ -373,7 +382,7 @@ static int fill_page(unsigned char *p, uint64_t seed, uint64_t idx,
 {
     uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + idx + 1);
     uint64_t h2 = mix64(h), st = h2;
-    int cls = page_class(h);
+    int cls = fill_random ? RANDOM : page_class(h);
 
     switch (cls) {
     case ZERO:

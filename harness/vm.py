@@ -57,7 +57,7 @@ class VM:
 
     def __init__(self, workdir, name, mem_mb=512, workload=None,
                  incoming=None, mem_path=None, qemu=None, extra_args=(),
-                 env=None):
+                 env=None, wrapper=()):
         self.workdir = workdir
         self.name = name
         self.mem_mb = mem_mb
@@ -67,6 +67,8 @@ class VM:
         self.qemu = qemu or QEMU
         self.extra_args = list(extra_args)
         self.env = env
+        # e.g. ["ip", "netns", "exec", NAME]: it execs QEMU, same PID
+        self.wrapper = list(wrapper)
         self.qmp_path = os.path.join(workdir, f"{name}.qmp")
         self.serial_path = os.path.join(workdir, f"{name}.serial")
         self.stderr_path = os.path.join(workdir, f"{name}.stderr")
@@ -76,7 +78,7 @@ class VM:
 
     def cmdline(self):
         wl = " ".join(f"wl.{k}={v}" for k, v in self.workload.items())
-        args = [
+        args = self.wrapper + [
             self.qemu, "-accel", "tcg", "-M", "q35", "-smp", "1",
             "-m", str(self.mem_mb), "-nodefaults", "-display", "none",
             "-vga", "none", "-no-reboot",

@@ -19,12 +19,13 @@ rc=0
     -p /x86_64/migration/precopy/tcp/compress \
     -p /x86_64/migration/compress \
     -p /x86_64/migration/compress/bad-stream || rc=1
-QEMU=$QEMU_BUILD/qemu-system-x86_64 "$TOP/tests/e2e.sh" "$BUILD/logs/asan-e2e.tap" || rc=1
-# (libvirt starts its QEMUs with a clean environment: their reports go to
-# the domain logs, kept in build/logs/libvirt/.)  ASan's warning that it
-# does not fully support swapcontext (QEMU's coroutines) is not a report.
-if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$reports"/* \
-        "$BUILD"/logs/libvirt/*/cache/libvirt/qemu/log/*.log 2>/dev/null; then
+# Not the libvirt tests: libvirt probes a binary with -daemonize, and the
+# ASan build's forked child deadlocks on an allocator lock there.
+QEMU=$QEMU_BUILD/qemu-system-x86_64 "$TOP/tests/e2e.sh" "$BUILD/logs/asan-e2e.tap" \
+    -k "not libvirt" || rc=1
+# ASan's warning that it does not fully support swapcontext (QEMU's
+# coroutines) is not a report.
+if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$reports"/* 2>/dev/null; then
     echo "sanitizer reports found (files above)"
     rc=1
 fi

@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""make bench: every migration mode, on a shaped link, in one run.
+
+Source and destination QEMU run in two network namespaces joined by a veth
+pair whose source end is rate-limited with tc (tbf); they migrate over TCP
+between them.  For each link, workload and mode the test guest migrates
+`--reps` times; the tables give the median and [min-max] of each figure.
+
+Modes: the patched QEMU without compression, with `compress`, with multifd
+(compression none, zlib, zstd; as many channels as compress threads), with
+XBZRLE; Debian bookworm's QEMU 7.2 with its own `compress` and without.
+
+Writes OUT/results.json (every raw figure), OUT/results.md (tables, machine,
+command) and OUT/results.svg (chart).  Needs root (ip netns, tc).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOP)
+
+from harness.migrate import set_caps, set_params  # noqa: E402
+from harness.vm import QEMU, VM, heartbeat, qemu72  # noqa: E402
+
+NS_SRC, NS_DST = "qemu-mt-src", "qemu-mt-dst"
+IP_SRC, IP_DST = "10.199.0.1", "10.199.0.2"
+VETH_SRC, VETH_DST = "qmt-s", "qmt-d"
+
+
+def sh(*cmd, check=True):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+class Link:
+    """veth pair between two namespaces; set(mbit) shapes src -> dst."""
+
+    def __enter__(self):
+        self.down()
+        sh("ip", "netns", "add", NS_SRC)
+        sh("ip", "netns", "add", NS_DST)
+        sh("ip", "link", "add", VETH_SRC, "netns", NS_SRC, "type", "veth",
+           "peer", "name", VETH_DST, "netns", NS_DST)
+        for ns, dev, ip in ((NS_SRC, VETH_SRC, IP_SRC), (NS_DST, VETH_DST, IP_DST)):
+            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        return self
+
+    def set(self, mbit):
+        # burst: at least one 10 ms worth of data, never below 64 KiB
+        burst = max(64 * 1024, mbit * 1000 * 1000 // 8 // 100)
+        sh("ip", "netns", "exec", NS_SRC, "tc", "qdisc", "replace", "dev",
+           VETH_SRC, "root", "tbf", "rate", f"{mbit}mbit", "burst", str(burst),
+           "latency", "50ms")
+
+    def down(self):
+        for ns in (NS_SRC, NS_DST):
+            sh("ip", "netns", "del", ns, check=False)
+
+    def __exit__(self, *exc):
+        self.down()
+
+
+def modes(args):
+    n = args.threads
+    comp = {"compress-threads": n, "compress-level": args.level,
+            "decompress-threads": args.dthreads}
+    mfd = {"multifd-channels": n}
+    return {
+        "none": (None, {}, {}),
+        "compress": (None, {"compress": True}, comp),
+        "multifd": (None, {"multifd": True}, dict(mfd, **{"multifd-compression": "none"})),
+        "multifd-zlib": (None, {"multifd": True},
+                         dict(mfd, **{"multifd-compression": "zlib",
+                                      "multifd-zlib-level": args.level})),
+        "multifd-zstd": (None, {"multifd": True},
+                         dict(mfd, **{"multifd-compression": "zstd",
+                                      "multifd-zstd-level": args.level})),
+        "xbzrle": (None, {"xbzrle": True}, {}),
+        "7.2-compress": ("7.2", {"compress": True}, comp),
+        "7.2-none": ("7.2", {}, {}),
+    }
+
+
+class SerialWatch(threading.Thread):
+    """Host arrival time of each heartbeat line of a VM's serial log."""
+
+    def __init__(self, vm):
+        super().__init__(daemon=True)
+        self.vm, self.stop, self.times = vm, False, []
+
+    def run(self):
+        seen = 0
+        while not self.stop:
+            lines = self.vm.serial_lines()
+            now = time.monotonic()
+            for line in lines[seen:]:
+                if heartbeat(line):
+                    self.times.append(now)
+            seen = len(lines)
+            time.sleep(0.005)
+
+
+def cpu_seconds(pid):
+    """CPU time of a QEMU process without its vCPU threads (TCG burns a
+    vCPU whatever the migration does)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().startswith("CPU "):
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except FileNotFoundError:
+        pass
+    return total / tick
+
+
+def one_run(args, workdir, mode, spec, workload, mbit, run_id):
+    version, caps, params = spec
+    if version == "7.2":
+        binary, env, extra = qemu72()
+        extra = extra + ["-machine", "pc-q35-7.2"]
+    else:
+        binary, env, extra = QEMU, None, []
+    extra = extra + ["-name", "guest,debug-threads=on"]
+    wl = {"mode": workload, "mb": args.region_mb, "hb_ms": 100}
+    if workload == "dirty":
+        wl["dirty_mbps"] = args.dirty_mbps
+    src = VM(workdir, "src", mem_mb=args.mem_mb, workload=wl, qemu=binary,
+             env=env, extra_args=extra, wrapper=["ip", "netns", "exec", NS_SRC])
+    dst = VM(workdir, "dst", mem_mb=args.mem_mb, workload=wl, qemu=binary,
+             env=env, extra_args=extra, incoming="defer",
+             wrapper=["ip", "netns", "exec", NS_DST])
+    res = {"mode": mode, "workload": workload, "link_mbit": mbit, "run": run_id}
+    try:
+        src.start()
+        dst.start()
+        src.wait_ready(timeout=300)
+        time.sleep(1)
+        base = {"downtime-limit": args.downtime_ms}
+        if args.max_bandwidth:
+            base["max-bandwidth"] = mbit * 1000 * 1000 // 8
+        else:
+            base["max-bandwidth"] = 1 << 40     # effectively unlimited
+        for vm in (src, dst):
+            set_caps(vm, **{k: v for k, v in caps.items()})
+        set_params(dst, **{k: v for k, v in params.items()
+                           if not k.startswith("compress-")})
+        set_params(src, **dict(base, **{k: v for k, v in params.items()
+                                        if k != "decompress-threads"}))
+        uri = f"tcp:{IP_DST}:4444"
+        dst.qmp.cmd("migrate-incoming", uri=uri)
+        sw_src, sw_dst = SerialWatch(src), SerialWatch(dst)
+        sw_src.start()
+        sw_dst.start()
+        cpu0 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid))
+        t0 = time.monotonic()
+        src.qmp.cmd("migrate", uri=uri)
+        info, last_print = None, 0
+        while True:
+            info = src.qmp.cmd("query-migrate")
+            st = info.get("status")
+            el = time.monotonic() - t0
+            if st in ("completed", "failed", "cancelled"):
+                break
+            if el > args.timeout:
+                src.qmp.cmd("migrate_cancel")
+                res["converged"] = False
+                while src.qmp.cmd("query-migrate").get("status") not in (
+                        "cancelled", "failed", "completed"):
+                    time.sleep(0.1)
+                info = src.qmp.cmd("query-migrate")
+                break
+            if el - last_print >= 1 and "ram" in info:
+                last_print = el
+                ram = info["ram"]
+                print(f"\r    {el:6.1f}s {ram['mbps']:8.1f} Mbit/s  "
+                      f"sent {ram['transferred'] / 2**20:8.1f} MiB  "
+                      f"remaining {ram['remaining'] / 2**20:7.1f} MiB  "
+                      f"pass {ram['dirty-sync-count']}   ", end="", flush=True)
+            time.sleep(0.1)
+        print("\r" + " " * 90 + "\r", end="")
+        res["status"] = info["status"]
+        res.setdefault("converged", info["status"] == "completed")
+        if info["status"] == "completed":
+            deadline = time.monotonic() + 60
+            while not sw_dst.times and time.monotonic() < deadline:
+                time.sleep(0.05)
+        cpu1 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid))
+        sw_src.stop = sw_dst.stop = True
+        ram = info.get("ram", {})
+        res.update({
+            "total_ms": info.get("total-time"),
+            "downtime_ms": info.get("downtime"),
+            "setup_ms": info.get("setup-time"),
+            "transferred": ram.get("transferred"),
+            "mbps": ram.get("mbps"),
+            "passes": ram.get("dirty-sync-count"),
+            "ram_total": ram.get("total"),
+            "cpu_src_s": round(cpu1[0] - cpu0[0], 2),
+            "cpu_dst_s": round(cpu1[1] - cpu0[1], 2),
+        })
+        if info["status"] == "completed" and sw_src.times and sw_dst.times:
+            # the guest's own view: last heartbeat on the source to the first
+            # on the destination, less one heartbeat period
+            gap = (sw_dst.times[0] - sw_src.times[-1]) * 1000 - wl["hb_ms"]
+            res["guest_pause_ms"] = round(max(gap, 0))
+        if info["status"] == "completed":
+            dst.wait_for(lambda: len(dst.heartbeats()) >= 3, 60, "heartbeats")
+            hb = dst.heartbeats()[-1]
+            res["guest_intact"] = hb["errors"] == 0 and not dst.corruptions()
+        return res
+    except Exception as e:      # a broken mode must not stop the others
+        res["status"] = "error"
+        res["error"] = str(e)[:300]
+        return res
+    finally:
+        src.kill()
+        dst.kill()
+
+
+def median_range(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    fmt = (lambda v: f"{v:.0f}") if max(values) >= 100 else (lambda v: f"{v:.1f}")
+    if len(values) == 1:
+        return fmt(med)
+    return f"{fmt(med)} [{fmt(min(values))}-{fmt(max(values))}]"
+
+
+def tables(results, modes_order):
+    out = []
+    scen = sorted({(r["link_mbit"], r["workload"]) for r in results},
+                  key=lambda s: (-s[0], s[1]))
+    for mbit, workload in scen:
+        rs = [r for r in results if (r["link_mbit"], r["workload"]) == (mbit, workload)]
+        base = [r["transferred"] for r in rs if r["mode"] == "none" and r.get("transferred")]
+        base = statistics.median(base) if base else None
+        out.append(f"\n### {workload} guest, {mbit} Mbit/s link\n")
+        out.append("| mode | total s | downtime ms | guest pause ms | setup ms "
+                   "| sent MiB | ratio | Mbit/s | passes | converged | intact "
+                   "| CPU s/GiB src | CPU s/GiB dst |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
+        for mode in modes_order:
+            m = [r for r in rs if r["mode"] == mode]
+            if not m:
+                continue
+            errs = [r for r in m if r["status"] == "error"]
+            if len(errs) == len(m):
+                out.append(f"| {mode} | error: {errs[0]['error'][:60]} |" + " |" * 11)
+                continue
+            ok = [r for r in m if r["status"] != "error"]
+
+            def col(key, scale=1.0):
+                return median_range([r[key] * scale for r in ok if r.get(key) is not None])
+            gib = [r["ram_total"] / 2**30 for r in ok if r.get("ram_total")]
+            g = statistics.median(gib) if gib else 1
+            out.append("| " + " | ".join([
+                mode, col("total_ms", 1 / 1000), col("downtime_ms"),
+                col("guest_pause_ms"), col("setup_ms"),
+                col("transferred", 1 / 2**20),
+                median_range([base / r["transferred"] for r in ok
+                              if base and r.get("transferred")]),
+                col("mbps"), col("passes"),
+                f"{sum(r['converged'] for r in ok)}/{len(ok)}",
+                f"{sum(bool(r.get('guest_intact')) for r in ok)}/{len(ok)}",
+                col("cpu_src_s", 1 / g), col("cpu_dst_s", 1 / g)]) + " |")
+    return "\n".join(out)
+
+
+def svg_chart(results, modes_order, path):
+    """Bars of median total time, downtime and MiB sent per mode, one
+    group of three panels per scenario."""
+    scen = sorted({(r["link_mbit"], r["workload"]) for r in results},
+                  key=lambda s: (-s[0], s[1]))
+    figs = [("total time (s)", "total_ms", 1 / 1000), ("downtime (ms)", "downtime_ms", 1),
+            ("sent (MiB)", "transferred", 1 / 2**20)]
+    pw, ph, bar = 300, 22 * len(modes_order) + 40, 16
+    w, h = 150 + pw * len(figs), (ph + 30) * len(scen) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+             'font-family="sans-serif" font-size="11">',
+             f'<rect width="{w}" height="{h}" fill="white"/>']
+    for si, (mbit, workload) in enumerate(scen):
+        y0 = si * (ph + 30) + 10
+        parts.append(f'<text x="4" y="{y0 + 12}" font-weight="bold">{workload} guest, '
+                     f'{mbit} Mbit/s</text>')
+        for fi, (title, key, scale) in enumerate(figs):
+            vals = {}
+            for mode in modes_order:
+                v = [r[key] * scale for r in results
+                     if (r["link_mbit"], r["workload"], r["mode"]) == (mbit, workload, mode)
+                     and r.get("status") == "completed" and r.get(key) is not None]
+                if v:
+                    vals[mode] = statistics.median(v)
+            top = max(vals.values(), default=1) or 1
+            x0 = 150 + fi * pw
+            parts.append(f'<text x="{x0}" y="{y0 + 28}">{title}</text>')
+            for mi, mode in enumerate(modes_order):
+                y = y0 + 36 + mi * 22
+                if fi == 0:
+                    parts.append(f'<text x="4" y="{y + 12}">{mode}</text>')
+                if mode in vals:
+                    bw = (pw - 70) * vals[mode] / top
+                    parts.append(f'<rect x="{x0}" y="{y}" width="{bw:.1f}" height="{bar}" '
+                                 'fill="#4a7ab5"/>')
+                    parts.append(f'<text x="{x0 + bw + 3:.1f}" y="{y + 12}">'
+                                 f'{vals[mode]:.0f}</text>')
+                else:
+                    parts.append(f'<text x="{x0}" y="{y + 12}" fill="#a00">-</text>')
+    parts.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(parts) + "\n")
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB, {platform.platform()}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mem-mb", type=int, default=1024)
+    ap.add_argument("--region-mb", type=int, default=768,
+                    help="guest memory filled with realistic content")
+    ap.add_argument("--workloads", default="idle,dirty")
+    ap.add_argument("--dirty-mbps", type=int, default=24,
+                    help="busy workload: MiB/s dirtied (more than 100 Mbit/s)")
+    ap.add_argument("--links", default="1000,100", help="Mbit/s, comma separated")
+    ap.add_argument("--modes", default=",".join(modes(argparse.Namespace(
+        threads=1, level=1, dthreads=1)).keys()))
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2,
+                    help="compress threads and multifd channels (default: cores)")
+    ap.add_argument("--dthreads", type=int, default=min(2, os.cpu_count() or 2))
+    ap.add_argument("--level", type=int, default=1)
+    ap.add_argument("--downtime-ms", type=int, default=300)
+    ap.add_argument("--timeout", type=int, default=300,
+                    help="seconds before a migration counts as not converging")
+    ap.add_argument("--max-bandwidth", action="store_true",
+                    help="secondary view: also set QEMU's max-bandwidth to the link")
+    ap.add_argument("--out", default=os.path.join(TOP, "build", "bench"))
+    args = ap.parse_args()
+    if os.getuid() != 0:
+        sys.exit("bench.py needs root (ip netns, tc)")
+    all_modes = modes(args)
+    order = [m for m in args.modes.split(",") if m]
+    for m in order:
+        if m not in all_modes:
+            sys.exit(f"unknown mode {m}; known: {', '.join(all_modes)}")
+    if any(all_modes[m][0] == "7.2" for m in order) and qemu72() is None:
+        sys.exit("QEMU 7.2 not unpacked: run scripts/fetch-qemu72.sh (make qemu72)")
+    os.makedirs(args.out, exist_ok=True)
+    command = "bench/bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    links = [int(x) for x in args.links.split(",")]
+    workloads = args.workloads.split(",")
+    total = len(links) * len(workloads) * len(order) * args.reps
+    results, n = [], 0
+    t_start = time.time()
+    with Link() as link, tempfile.TemporaryDirectory(prefix="qemu-mt-bench-") as wd:
+        for mbit in links:
+            link.set(mbit)
+            for workload in workloads:
+                for rep in range(args.reps):
+                    for mode in order:
+                        n += 1
+                        print(f"[{n}/{total}] {mbit} Mbit/s, {workload}, {mode}, "
+                              f"run {rep + 1}/{args.reps}", flush=True)
+                        r = one_run(args, wd, mode, all_modes[mode], workload, mbit, rep)
+                        print(f"    {r['status']}: total {r.get('total_ms')} ms, "
+                              f"downtime {r.get('downtime_ms')} ms, sent "
+                              f"{(r.get('transferred') or 0) / 2**20:.1f} MiB"
+                              + (f", {r['error']}" if r.get("error") else ""), flush=True)
+                        results.append(r)
+                        with open(os.path.join(args.out, "results.json"), "w") as f:
+                            json.dump({"command": command, "machine": machine(),
+                                       "args": vars(args), "results": results}, f, indent=1)
+    md = [f"# Benchmark results\n",
+          f"Command: `{command}`  ",
+          f"Machine: {machine()}  ",
+          f"Date: {time.strftime('%Y-%m-%d', time.gmtime(t_start))}, "
+          f"{(time.time() - t_start) / 60:.0f} min  ",
+          f"Guest: {args.mem_mb} MiB, 1 vCPU (TCG), workload region {args.region_mb} MiB "
+          f"(busy: {args.dirty_mbps} MiB/s dirtied); downtime limit {args.downtime_ms} ms; "
+          f"{args.threads} compress threads / multifd channels, "
+          f"{args.dthreads} decompress threads, level {args.level}; "
+          f"link shaped with tc tbf between two network namespaces"
+          + ("; QEMU max-bandwidth set to the link too" if args.max_bandwidth else "") + ".\n",
+          "Each cell: median [min-max] of the runs.  ratio: bytes sent by `none` / "
+          "bytes sent.  guest pause: last heartbeat seen from the source to the first "
+          "from the destination, less the 100 ms heartbeat period.  CPU s/GiB: CPU "
+          "seconds of the QEMU process except its vCPU thread, per GiB of guest RAM.  "
+          "intact: the guest's integrity check clean after the migration.",
+          tables(results, order)]
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    svg_chart(results, order, os.path.join(args.out, "results.svg"))
+    print("\n".join(md))
+    print(f"\nwritten: {args.out}/results.{{json,md,svg}}")
+
+
+if __name__ == "__main__":
+    main()

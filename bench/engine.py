@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""make bench-engine: pages per second through the compression path.
+
+No link in the way: a stopped guest (RAM filled by the workload with the
+realistic mix, or with random bytes) is saved to a file in /dev/shm with
+`compress` (threads x level), then loaded by a fresh destination (decompress
+threads).  Reported per run: pages/s of the whole save and of the load, CPU
+per page of the migration thread (the hand-off path: it never deflates) and
+of the compress threads, and of the destination's main thread (it reads the
+stream and hands records to the decompress threads).  "off" is the same
+without compression: the ceiling the link-free path allows.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOP)
+
+from harness.migrate import set_caps, set_params, wait_status  # noqa: E402
+from harness.vm import VM  # noqa: E402
+
+
+def thread_cpu(pid, prefix):
+    """CPU seconds of the threads of pid whose name starts with prefix."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if not f.read().startswith(prefix):
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except FileNotFoundError:
+            pass
+    return total / tick
+
+
+class ThreadCPU:
+    """CPU of threads that may exit before we look again: sample often."""
+
+    def __init__(self, pid, prefix):
+        self.pid, self.prefix = pid, prefix
+        self.seen = {}
+
+    def sample(self):
+        tick = os.sysconf("SC_CLK_TCK")
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
+                    if not f.read().startswith(self.prefix):
+                        continue
+                with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                self.seen[tid] = (int(fields[11]) + int(fields[12])) / tick
+            except FileNotFoundError:
+                pass
+
+    def total(self):
+        return sum(self.seen.values())
+
+
+def save(src, path, threads, level):
+    """Save the stopped guest to path; return figures."""
+    if os.path.exists(path):
+        os.unlink(path)
+    comp = threads > 0
+    set_caps(src, compress=comp)
+    if comp:
+        set_params(src, **{"compress-threads": threads, "compress-level": level})
+    pid = src.proc.pid
+    mig = ThreadCPU(pid, "mig/src/main")
+    pool = ThreadCPU(pid, "mig/compr_")
+    t0 = time.monotonic()
+    src.qmp.cmd("migrate", uri=f"file:{path}")
+    while True:
+        mig.sample()
+        pool.sample()
+        info = src.qmp.cmd("query-migrate")
+        if info["status"] in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.02)
+    wall = time.monotonic() - t0
+    assert info["status"] == "completed", info
+    # QEMU refuses to migrate a VM paused by a migration: run it, stop it
+    src.qmp.cmd("cont")
+    src.qmp.cmd("stop")
+    ram = info["ram"]
+    pages = ram["total"] // 4096
+    c = info.get("compression", {})
+    return {"wall_s": info["total-time"] / 1000 or wall, "pages": pages,
+            "zero": ram["duplicate"], "compressed": c.get("pages", 0),
+            "bytes": os.path.getsize(path),
+            "mig_cpu_s": mig.total(), "pool_cpu_s": pool.total()}
+
+
+def load(workdir, args, path, dthreads, fill):
+    dst = VM(workdir, "dst", mem_mb=args.mem_mb, incoming="defer",
+             workload={"mode": "idle", "mb": args.region_mb, "fill": fill},
+             extra_args=["-name", "dst,debug-threads=on"]).start()
+    try:
+        comp = dthreads > 0
+        set_caps(dst, compress=comp)
+        if comp:
+            set_params(dst, **{"decompress-threads": dthreads})
+        pid = dst.proc.pid
+        main = ThreadCPU(pid, "qemu-system-x86")
+        pool = ThreadCPU(pid, "mig/decompr_")
+        t0 = time.monotonic()
+        dst.qmp.cmd("migrate-incoming", uri=f"file:{path}")
+        while True:
+            main.sample()
+            pool.sample()
+            st = dst.qmp.cmd("query-migrate").get("status")
+            if st in ("completed", "failed"):
+                break
+            time.sleep(0.01)
+        wall = time.monotonic() - t0
+        assert st == "completed", st
+        # the loaded guest must be intact
+        dst.qmp.cmd("cont")
+        dst.wait_for(lambda: (h := dst.heartbeats()) and h[-1]["passes"] >= 1, 120,
+                     "a verification pass")
+        assert dst.heartbeats()[-1]["errors"] == 0 and not dst.corruptions()
+        return {"wall_s": wall, "main_cpu_s": main.total(), "pool_cpu_s": pool.total()}
+    finally:
+        dst.kill()
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mem-mb", type=int, default=1024)
+    ap.add_argument("--region-mb", type=int, default=768)
+    ap.add_argument("--threads", default=f"1,2,{os.cpu_count()}",
+                    help="compress (and decompress) thread counts")
+    ap.add_argument("--levels", default="1,6,9")
+    ap.add_argument("--fills", default="mix,random")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(TOP, "build", "bench", "engine.md"))
+    args = ap.parse_args()
+    threads = sorted({int(t) for t in args.threads.split(",")})
+    levels = [int(x) for x in args.levels.split(",")]
+    rows = []
+    shm = tempfile.mkdtemp(prefix="qemu-mt-engine-", dir="/dev/shm")
+    path = os.path.join(shm, "stream")
+    with tempfile.TemporaryDirectory(prefix="qemu-mt-engine-") as wd:
+        for fill in args.fills.split(","):
+            wl = {"mode": "idle", "mb": args.region_mb, "fill": fill}
+            src = VM(wd, "src", mem_mb=args.mem_mb, workload=wl,
+                     extra_args=["-name", "src,debug-threads=on"]).start()
+            try:
+                src.wait_ready(timeout=600)
+                src.qmp.cmd("stop")
+                configs = [(0, 0)] + [(t, lv) for lv in levels for t in threads]
+                for t, lv in configs:
+                    runs = []
+                    for rep in range(args.reps):
+                        print(f"{fill}: save, {t or 'no'} compress threads, level {lv}, "
+                              f"run {rep + 1}", flush=True)
+                        runs.append(save(src, path, t, lv))
+                    s = {k: median([r[k] for r in runs]) for k in runs[0]}
+                    row = {"fill": fill, "side": "save", "threads": t, "level": lv, **s}
+                    rows.append(row)
+                    # load what the last save wrote, only for level 1
+                    if lv in (0, 1):
+                        for d in ([0] if t == 0 else threads):
+                            lr = []
+                            for rep in range(args.reps):
+                                print(f"{fill}: load, {d or 'no'} decompress threads, "
+                                      f"run {rep + 1}", flush=True)
+                                lr.append(load(wd, args, path, d, fill))
+                            ls = {k: median([r[k] for r in lr]) for k in lr[0]}
+                            rows.append({"fill": fill, "side": "load", "threads": d,
+                                         "level": lv, "pages": s["pages"],
+                                         "compressed": s["compressed"], **ls})
+            finally:
+                src.kill()
+    os.unlink(path) if os.path.exists(path) else None
+    os.rmdir(shm)
+
+    out = ["## Engine: pages per second, no link\n",
+           f"Command: `bench/engine.py {' '.join(sys.argv[1:])}`; guest {args.mem_mb} MiB "
+           f"({args.region_mb} MiB filled), stopped; stream in /dev/shm; "
+           f"median of {args.reps}.  Pages: all guest pages "
+           "(zero pages included); us/page: CPU microseconds per compressed page (per page when off).\n",
+           "| content | side | threads | level | pages/s | MiB/s in | ratio | "
+           "migration/main thread us/page | pool us/page |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        pps = r["pages"] / r["wall_s"]
+        npg = r["compressed"] or r["pages"]
+        if r["side"] == "save":
+            ratio = f"{r['pages'] * 4096 / r['bytes']:.2f}"
+            own = r["mig_cpu_s"]
+        else:
+            ratio = ""
+            own = r["main_cpu_s"]
+        out.append(f"| {r['fill']} | {r['side']} | {r['threads'] or 'off'} | "
+                   f"{r['level'] if r['threads'] else '-'} | {pps:,.0f} | "
+                   f"{pps * 4096 / 2**20:,.0f} | {ratio} | "
+                   f"{own * 1e6 / npg:.2f} | "
+                   f"{r['pool_cpu_s'] * 1e6 / npg:.1f} |")
+    text = "\n".join(out) + "\n"
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
