@@ -198,7 +198,7 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
         res.setdefault("converged", info["status"] == "completed")
         if info["status"] == "completed":
             deadline = time.monotonic() + 60
-            while not sw_dst.times and time.monotonic() < deadline:
+            while not sw_dst.times and dst.alive() and time.monotonic() < deadline:
                 time.sleep(0.05)
         cpu1 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid))
         sw_src.stop = sw_dst.stop = True
@@ -220,9 +220,16 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
             gap = (sw_dst.times[0] - sw_src.times[-1]) * 1000 - wl["hb_ms"]
             res["guest_pause_ms"] = round(max(gap, 0))
         if info["status"] == "completed":
-            dst.wait_for(lambda: len(dst.heartbeats()) >= 3, 60, "heartbeats")
-            hb = dst.heartbeats()[-1]
-            res["guest_intact"] = hb["errors"] == 0 and not dst.corruptions()
+            try:
+                dst.wait_for(lambda: len(dst.heartbeats()) >= 3, 60, "heartbeats")
+                hb = dst.heartbeats()[-1]
+                res["guest_intact"] = hb["errors"] == 0 and not dst.corruptions()
+            except Exception as e:
+                res["guest_intact"] = False
+                panic = [ln for ln in dst.serial_lines() if "Kernel panic" in ln]
+                res["guest_note"] = (panic[0][:160] if panic else
+                                     "destination QEMU exited" if not dst.alive()
+                                     else str(e)[:160])
         return res
     except Exception as e:      # a broken mode must not stop the others
         res["status"] = "error"
@@ -281,6 +288,11 @@ def tables(results, modes_order):
                 f"{sum(r['converged'] for r in ok)}/{len(ok)}",
                 f"{sum(bool(r.get('guest_intact')) for r in ok)}/{len(ok)}",
                 col("cpu_src_s", 1 / g), col("cpu_dst_s", 1 / g)]) + " |")
+        notes = [f"- {r['mode']}, run {r['run'] + 1}: {r['guest_note']}"
+                 for r in rs if r.get("guest_note")]
+        if notes:
+            out.append("\nGuest not intact after migration:\n")
+            out.extend(notes)
     return "\n".join(out)
 
 
