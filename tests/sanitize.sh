@@ -10,7 +10,8 @@ export QEMU_BUILD=$BUILD/qemu-asan
 export EXTRA_CONFIGURE="--enable-asan --enable-ubsan"
 reports=$BUILD/logs/asan
 rm -rf "$reports"; mkdir -p "$reports"
-export ASAN_OPTIONS=detect_leaks=1:log_path=$reports/asan:print_summary=1
+# full malloc stacks (glib has no frame pointers), so suppressions match
+export ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:log_path=$reports/asan:print_summary=1
 # leaks of the base QEMU itself, not of the series (each one explained there)
 export LSAN_OPTIONS=suppressions=$TOP/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan
