@@ -30,6 +30,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
 from harness.migrate import set_caps, set_params  # noqa: E402
+from harness.proc import thread_cpu  # noqa: E402
 from harness.vm import QEMU, VM, heartbeat, qemu72  # noqa: E402
 
 NS_SRC, NS_DST = "qemu-mt-src", "qemu-mt-dst"
@@ -114,19 +115,8 @@ class SerialWatch(threading.Thread):
 def cpu_seconds(pid):
     """CPU time of a QEMU process without its vCPU threads (TCG burns a
     vCPU whatever the migration does)."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                if f.read().startswith("CPU "):
-                    continue
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    except FileNotFoundError:
-        pass
-    return total / tick
+    return sum(sec for name, sec in thread_cpu(pid).values()
+               if not name.startswith("CPU "))
 
 
 def one_run(args, workdir, mode, spec, workload, mbit, run_id):

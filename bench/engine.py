@@ -21,25 +21,9 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
-from harness.migrate import set_caps, set_params, wait_status  # noqa: E402
+from harness.migrate import set_caps, set_params  # noqa: E402
+from harness.proc import thread_cpu  # noqa: E402
 from harness.vm import VM  # noqa: E402
-
-
-def thread_cpu(pid, prefix):
-    """CPU seconds of the threads of pid whose name starts with prefix."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                if not f.read().startswith(prefix):
-                    continue
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except FileNotFoundError:
-            pass
-    return total / tick
 
 
 class ThreadCPU:
@@ -50,20 +34,26 @@ class ThreadCPU:
         self.seen = {}
 
     def sample(self):
-        tick = os.sysconf("SC_CLK_TCK")
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            try:
-                with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
-                    if not f.read().startswith(self.prefix):
-                        continue
-                with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                self.seen[tid] = (int(fields[11]) + int(fields[12])) / tick
-            except FileNotFoundError:
-                pass
+        for tid, (name, sec) in thread_cpu(self.pid).items():
+            if name.startswith(self.prefix):
+                self.seen[tid] = sec
 
     def total(self):
         return sum(self.seen.values())
+
+
+def run_sampled(vm, samplers, start):
+    """start(), then poll query-migrate until it ends, sampling the
+    threads' CPU meanwhile; return (final query-migrate, wall seconds)."""
+    t0 = time.monotonic()
+    start()
+    while True:
+        for s in samplers:
+            s.sample()
+        info = vm.qmp.cmd("query-migrate")
+        if info.get("status") in ("completed", "failed", "cancelled"):
+            return info, time.monotonic() - t0
+        time.sleep(0.01)
 
 
 def save(src, path, threads, level):
@@ -77,16 +67,8 @@ def save(src, path, threads, level):
     pid = src.proc.pid
     mig = ThreadCPU(pid, "mig/src/main")
     pool = ThreadCPU(pid, "mig/compr_")
-    t0 = time.monotonic()
-    src.qmp.cmd("migrate", uri=f"file:{path}")
-    while True:
-        mig.sample()
-        pool.sample()
-        info = src.qmp.cmd("query-migrate")
-        if info["status"] in ("completed", "failed", "cancelled"):
-            break
-        time.sleep(0.02)
-    wall = time.monotonic() - t0
+    info, wall = run_sampled(src, (mig, pool), lambda: src.qmp.cmd(
+        "migrate", uri=f"file:{path}"))
     assert info["status"] == "completed", info
     # QEMU refuses to migrate a VM paused by a migration: run it, stop it
     src.qmp.cmd("cont")
@@ -112,17 +94,9 @@ def load(workdir, args, path, dthreads, fill):
         pid = dst.proc.pid
         main = ThreadCPU(pid, "qemu-system-x86")
         pool = ThreadCPU(pid, "mig/decompr_")
-        t0 = time.monotonic()
-        dst.qmp.cmd("migrate-incoming", uri=f"file:{path}")
-        while True:
-            main.sample()
-            pool.sample()
-            st = dst.qmp.cmd("query-migrate").get("status")
-            if st in ("completed", "failed"):
-                break
-            time.sleep(0.01)
-        wall = time.monotonic() - t0
-        assert st == "completed", st
+        info, wall = run_sampled(dst, (main, pool), lambda: dst.qmp.cmd(
+            "migrate-incoming", uri=f"file:{path}"))
+        assert info["status"] == "completed", info
         # the loaded guest must be intact
         dst.qmp.cmd("cont")
         dst.wait_for(lambda: (h := dst.heartbeats()) and h[-1]["passes"] >= 1, 120,
