@@ -145,8 +145,9 @@ def main():
                     s = {k: median([r[k] for r in runs]) for k in runs[0]}
                     row = {"fill": fill, "side": "save", "threads": t, "level": lv, **s}
                     rows.append(row)
-                    # load what the last save wrote, only for level 1
-                    if lv in (0, 1):
+                    # load what this save wrote: the uncompressed stream, and
+                    # the level 1 stream of the most threads
+                    if t == 0 or (lv == 1 and t == max(threads)):
                         for d in ([0] if t == 0 else threads):
                             lr = []
                             for rep in range(args.reps):
