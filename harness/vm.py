@@ -47,7 +47,27 @@ def heartbeat(line):
     return dict(zip(keys, map(int, m.groups())))
 
 
-class VM:
+class SerialLog:
+    """The workload's lines in a serial log file (serial_path)."""
+
+    def __init__(self, serial_path):
+        self.serial_path = serial_path
+
+    def serial_lines(self):
+        try:
+            with open(self.serial_path, errors="replace") as f:
+                return [line.rstrip("\r\n") for line in f]
+        except OSError:
+            return []
+
+    def heartbeats(self):
+        return [hb for hb in map(heartbeat, self.serial_lines()) if hb]
+
+    def corruptions(self):
+        return [line for line in self.serial_lines() if line.startswith("WL CORRUPT")]
+
+
+class VM(SerialLog):
     """One QEMU process with the test guest.
 
     workload: dict of wl.* kernel parameters (mode, mb, dirty_mbps, ...).
@@ -70,7 +90,7 @@ class VM:
         # e.g. ["ip", "netns", "exec", NAME]: it execs QEMU, same PID
         self.wrapper = list(wrapper)
         self.qmp_path = os.path.join(workdir, f"{name}.qmp")
-        self.serial_path = os.path.join(workdir, f"{name}.serial")
+        SerialLog.__init__(self, os.path.join(workdir, f"{name}.serial"))
         self.stderr_path = os.path.join(workdir, f"{name}.stderr")
         self.proc = None
         self.qmp = None
@@ -150,20 +170,7 @@ class VM:
                 pass
         self.kill()
 
-    # serial log ---------------------------------------------------------
-
-    def serial_lines(self):
-        try:
-            with open(self.serial_path, errors="replace") as f:
-                return [line.rstrip("\r\n") for line in f]
-        except OSError:
-            return []
-
-    def heartbeats(self):
-        return [hb for hb in map(heartbeat, self.serial_lines()) if hb]
-
-    def corruptions(self):
-        return [line for line in self.serial_lines() if line.startswith("WL CORRUPT")]
+    # serial log (SerialLog) -------------------------------------------
 
     def wait_for(self, pred, timeout, what="condition", interval=0.1):
         """Poll pred() until it returns a true value; return that value."""
@@ -187,6 +194,13 @@ class VM:
         def find():
             return next((m for m in map(rx.search, self.serial_lines()) if m), None)
         return self.wait_for(find, timeout, what=repr(pattern))
+
+    def wait_passes(self, passes, timeout, what="verification passes"):
+        """Wait until the heartbeats in this log show `passes` more whole
+        verification passes than the first one; return the heartbeats."""
+        return self.wait_for(lambda: (hbs := self.heartbeats()) and
+                             hbs[-1]["passes"] >= hbs[0]["passes"] + passes and hbs,
+                             timeout, what)
 
     def wait_ready(self, timeout=120):
         """Wait until the workload has filled its region and beats."""

@@ -57,8 +57,6 @@ def test_compress_across_versions(vms, src_old):
     assert wait_status(dst)["status"] == "completed"
     dst.qmp.cmd("cont")
 
-    hbs = dst.wait_for(lambda: (h := dst.heartbeats()) and
-                       h[-1]["passes"] >= h[0]["passes"] + 2 and h,
-                       90, "verification passes on the destination")
+    hbs = dst.wait_passes(2, 90)
     assert hbs[0]["seq"] > last["seq"], (hbs[0], last)
     assert hbs[-1]["errors"] == 0 and dst.corruptions() == [], hbs[-1]

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness.libvirt import LIBVIRTD, VIRSH, Pair
-from harness.vm import BUILD, free_port, heartbeat
+from harness.vm import BUILD, SerialLog, free_port
 
 DOM = "mtguest"
 WORKLOAD = {"mode": "dirty", "mb": 128, "dirty_mbps": 4, "check_mbps": 64,
@@ -27,14 +27,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs root and libvirt (scripts/install-deps.sh installs it)")
 
 
-def serial_lines(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read().splitlines()
-    except OSError:
-        return []
-
-
 def wait_for(cond, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -45,17 +37,8 @@ def wait_for(cond, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-class Guest:
+class Guest(SerialLog):
     """The domain's serial log (one file, appended by whichever side runs)."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def heartbeats(self):
-        return [hb for hb in map(heartbeat, serial_lines(self.path)) if hb]
-
-    def corruptions(self):
-        return [ln for ln in serial_lines(self.path) if "WL CORRUPT" in ln]
 
     def assert_healthy_after(self, hb_before, passes=2, timeout=90):
         """The guest runs on after a migration: heartbeats continue from
@@ -87,7 +70,7 @@ def guest(pair):
     pair.a.check("define", xml)
     pair.a.check("start", DOM)
     g = Guest(serial)
-    wait_for(lambda: any("WL READY" in ln for ln in serial_lines(serial)), 90,
+    wait_for(lambda: any(ln.startswith("WL READY") for ln in g.serial_lines()), 90,
              "the guest's workload")
     wait_for(lambda: len(g.heartbeats()) >= 2, 30, "heartbeats")
     yield g

@@ -27,10 +27,8 @@ def assert_guest_healthy_after(src, dst, min_passes=2, timeout=60):
     verification passes over the region run there without a corruption."""
     last_src = src.heartbeats()[-1]
 
-    def progressed():
-        hbs = dst.heartbeats()
-        return hbs and hbs[-1]["passes"] >= hbs[0]["passes"] + min_passes and hbs
-    hbs = dst.wait_for(progressed, timeout, "verification passes on the destination")
+    hbs = dst.wait_passes(min_passes, timeout,
+                          "verification passes on the destination")
     assert hbs[0]["seq"] > last_src["seq"], (hbs[0], last_src)
     seqs = [hb["seq"] for hb in hbs]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
@@ -164,8 +162,6 @@ def test_savevm_loadvm_compressed(vms, tmp_path):
     assert dst.qmp.hmp("loadvm s1") == ""
     dst.qmp.cmd("cont")
     # the guest goes on from the snapshot: two whole verification passes
-    hbs = dst.wait_for(lambda: (hbs := dst.heartbeats()) and
-                       hbs[-1]["passes"] >= hbs[0]["passes"] + 2 and hbs,
-                       90, "verification passes after loadvm")
+    hbs = dst.wait_passes(2, 90, "verification passes after loadvm")
     assert hbs[0]["seq"] > at_save["seq"] and hbs[-1]["errors"] == 0, hbs
     assert dst.corruptions() == []
