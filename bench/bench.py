@@ -30,7 +30,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
 from harness.migrate import set_caps, set_params  # noqa: E402
-from harness.proc import thread_cpu  # noqa: E402
+from harness.proc import process_cpu, thread_cpu  # noqa: E402
 from harness.vm import QEMU, VM, heartbeat, qemu72  # noqa: E402
 
 NS_SRC, NS_DST = "qemu-mt-src", "qemu-mt-dst"
@@ -114,9 +114,21 @@ class SerialWatch(threading.Thread):
 
 def cpu_seconds(pid):
     """CPU time of a QEMU process without its vCPU threads (TCG burns a
-    vCPU whatever the migration does)."""
-    return sum(sec for name, sec in thread_cpu(pid).values()
-               if not name.startswith("CPU "))
+    vCPU whatever the migration does).  The process total, not a sum over
+    the live threads: compression and multifd threads have ended by the
+    time the migration completes, and their time would be lost."""
+    return process_cpu(pid) - sum(sec for name, sec in thread_cpu(pid).values()
+                                  if name.startswith("CPU "))
+
+
+def guest_bytes_sent(info):
+    """Guest RAM the migration moved, resent pages included: every page it
+    sent whole, compressed, as a zero page or XBZRLE-encoded."""
+    ram = info.get("ram", {})
+    pages = (ram.get("normal", 0) + ram.get("duplicate", 0)
+             + info.get("compression", {}).get("pages", 0)
+             + info.get("xbzrle-cache", {}).get("pages", 0))
+    return pages * ram.get("page-size", 4096)
 
 
 def one_run(args, workdir, mode, spec, workload, mbit, run_id):
@@ -201,6 +213,7 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
             "mbps": ram.get("mbps"),
             "passes": ram.get("dirty-sync-count"),
             "ram_total": ram.get("total"),
+            "guest_sent": guest_bytes_sent(info),
             "cpu_src_s": round(cpu1[0] - cpu0[0], 2),
             "cpu_dst_s": round(cpu1[1] - cpu0[1], 2),
         })
@@ -266,8 +279,10 @@ def tables(results, modes_order):
 
             def col(key, scale=1.0):
                 return median_range([r[key] * scale for r in ok if r.get(key) is not None])
-            gib = [r["ram_total"] / 2**30 for r in ok if r.get("ram_total")]
-            g = statistics.median(gib) if gib else 1
+
+            def per_gib(key):
+                return median_range([r[key] / (r["guest_sent"] / 2**30) for r in ok
+                                     if r.get(key) is not None and r.get("guest_sent")])
             out.append("| " + " | ".join([
                 mode, col("total_ms", 1 / 1000), col("downtime_ms"),
                 col("guest_pause_ms"), col("setup_ms"),
@@ -277,7 +292,7 @@ def tables(results, modes_order):
                 col("mbps"), col("passes"),
                 f"{sum(r['converged'] for r in ok)}/{len(ok)}",
                 f"{sum(bool(r.get('guest_intact')) for r in ok)}/{len(ok)}",
-                col("cpu_src_s", 1 / g), col("cpu_dst_s", 1 / g)]) + " |")
+                per_gib("cpu_src_s"), per_gib("cpu_dst_s")]) + " |")
         notes = [f"- {r['mode']}, run {r['run'] + 1}: {r['guest_note']}"
                  for r in rs if r.get("guest_note")]
         if notes:
@@ -341,6 +356,37 @@ def machine():
     return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB, {platform.platform()}"
 
 
+def write_results(args, command, t_start, results, order):
+    """results.{json,md,svg} of the runs so far (rewritten after each run,
+    so an interrupted bench still leaves its tables)."""
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"command": command, "machine": machine(),
+                   "args": vars(args), "results": results}, f, indent=1)
+    md = [f"# Benchmark results\n",
+          f"Command: `{command}`  ",
+          f"Machine: {machine()}  ",
+          f"Date: {time.strftime('%Y-%m-%d', time.gmtime(t_start))}, "
+          f"{(time.time() - t_start) / 60:.0f} min  ",
+          f"Guest: {args.mem_mb} MiB, 1 vCPU (TCG), workload region {args.region_mb} MiB "
+          f"(busy: {args.dirty_mbps} MiB/s dirtied); downtime limit {args.downtime_ms} ms; "
+          f"{args.threads} compress threads / multifd channels, "
+          f"{args.dthreads} decompress threads, level {args.level}; "
+          f"link shaped with tc tbf between two network namespaces; a run that has "
+          f"not completed after {args.timeout} s is cancelled (not converged)"
+          + ("; QEMU max-bandwidth set to the link too" if args.max_bandwidth else "") + ".\n",
+          "Each cell: median [min-max] of the runs.  ratio: bytes sent by `none` / "
+          "bytes sent.  guest pause: last heartbeat seen from the source to the first "
+          "from the destination, less the 100 ms heartbeat period.  CPU s/GiB: CPU "
+          "seconds of the QEMU process except its vCPU thread, per GiB of guest RAM sent "
+          "(zero, whole, compressed and XBZRLE pages, resent ones included).  "
+          "intact: the guest's integrity check clean after the migration.",
+          tables(results, order)]
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    svg_chart(results, order, os.path.join(args.out, "results.svg"))
+    return "\n".join(md)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mem-mb", type=int, default=1024)
@@ -358,7 +404,7 @@ def main():
     ap.add_argument("--dthreads", type=int, default=min(2, os.cpu_count() or 2))
     ap.add_argument("--level", type=int, default=1)
     ap.add_argument("--downtime-ms", type=int, default=300)
-    ap.add_argument("--timeout", type=int, default=300,
+    ap.add_argument("--timeout", type=int, default=120,
                     help="seconds before a migration counts as not converging")
     ap.add_argument("--max-bandwidth", action="store_true",
                     help="secondary view: also set QEMU's max-bandwidth to the link")
@@ -395,30 +441,8 @@ def main():
                               f"{(r.get('transferred') or 0) / 2**20:.1f} MiB"
                               + (f", {r['error']}" if r.get("error") else ""), flush=True)
                         results.append(r)
-                        with open(os.path.join(args.out, "results.json"), "w") as f:
-                            json.dump({"command": command, "machine": machine(),
-                                       "args": vars(args), "results": results}, f, indent=1)
-    md = [f"# Benchmark results\n",
-          f"Command: `{command}`  ",
-          f"Machine: {machine()}  ",
-          f"Date: {time.strftime('%Y-%m-%d', time.gmtime(t_start))}, "
-          f"{(time.time() - t_start) / 60:.0f} min  ",
-          f"Guest: {args.mem_mb} MiB, 1 vCPU (TCG), workload region {args.region_mb} MiB "
-          f"(busy: {args.dirty_mbps} MiB/s dirtied); downtime limit {args.downtime_ms} ms; "
-          f"{args.threads} compress threads / multifd channels, "
-          f"{args.dthreads} decompress threads, level {args.level}; "
-          f"link shaped with tc tbf between two network namespaces"
-          + ("; QEMU max-bandwidth set to the link too" if args.max_bandwidth else "") + ".\n",
-          "Each cell: median [min-max] of the runs.  ratio: bytes sent by `none` / "
-          "bytes sent.  guest pause: last heartbeat seen from the source to the first "
-          "from the destination, less the 100 ms heartbeat period.  CPU s/GiB: CPU "
-          "seconds of the QEMU process except its vCPU thread, per GiB of guest RAM.  "
-          "intact: the guest's integrity check clean after the migration.",
-          tables(results, order)]
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    svg_chart(results, order, os.path.join(args.out, "results.svg"))
-    print("\n".join(md))
+                        md = write_results(args, command, t_start, results, order)
+    print(md)
     print(f"\nwritten: {args.out}/results.{{json,md,svg}}")
 
 

@@ -113,8 +113,9 @@ def median(xs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mem-mb", type=int, default=1024)
-    ap.add_argument("--region-mb", type=int, default=768)
+    ap.add_argument("--mem-mb", type=int, default=512)
+    ap.add_argument("--region-mb", type=int, default=384,
+                    help="guest memory filled (the rest stays zero)")
     ap.add_argument("--threads", default=f"1,2,{os.cpu_count()}",
                     help="compress (and decompress) thread counts")
     ap.add_argument("--levels", default="1,6,9")

@@ -21,3 +21,15 @@ def thread_cpu(pid):
             continue
         out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
     return out
+
+
+def process_cpu(pid):
+    """CPU seconds of the whole process, threads that already ended
+    included (their time stays in the process's own /proc/PID/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / tick
