@@ -185,7 +185,13 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
                 while src.qmp.cmd("query-migrate").get("status") not in (
                         "cancelled", "failed", "completed"):
                     time.sleep(0.1)
+                # a cancelled migration reports no figures: keep those of
+                # the last poll before the cancel
+                last = info
                 info = src.qmp.cmd("query-migrate")
+                if "ram" in last and "ram" not in info:
+                    info = dict(last, status=info["status"],
+                                **{"total-time": round(el * 1000)})
                 break
             if el - last_print >= 1 and "ram" in info:
                 last_print = el
@@ -202,7 +208,9 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
             deadline = time.monotonic() + 60
             while not sw_dst.times and dst.alive() and time.monotonic() < deadline:
                 time.sleep(0.05)
-        cpu1 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid))
+        # a QEMU that exited (guest panic with -no-reboot) has no figure
+        cpu1 = tuple(cpu_seconds(vm.proc.pid) if vm.alive() else None
+                     for vm in (src, dst))
         sw_src.stop = sw_dst.stop = True
         ram = info.get("ram", {})
         res.update({
@@ -214,8 +222,8 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
             "passes": ram.get("dirty-sync-count"),
             "ram_total": ram.get("total"),
             "guest_sent": guest_bytes_sent(info),
-            "cpu_src_s": round(cpu1[0] - cpu0[0], 2),
-            "cpu_dst_s": round(cpu1[1] - cpu0[1], 2),
+            "cpu_src_s": None if cpu1[0] is None else round(cpu1[0] - cpu0[0], 2),
+            "cpu_dst_s": None if cpu1[1] is None else round(cpu1[1] - cpu0[1], 2),
         })
         if info["status"] == "completed" and sw_src.times and sw_dst.times:
             # the guest's own view: last heartbeat on the source to the first
@@ -260,7 +268,8 @@ def tables(results, modes_order):
                   key=lambda s: (-s[0], s[1]))
     for mbit, workload in scen:
         rs = [r for r in results if (r["link_mbit"], r["workload"]) == (mbit, workload)]
-        base = [r["transferred"] for r in rs if r["mode"] == "none" and r.get("transferred")]
+        base = [r["transferred"] for r in rs if r["mode"] == "none"
+                and r["status"] == "completed" and r.get("transferred")]
         base = statistics.median(base) if base else None
         out.append(f"\n### {workload} guest, {mbit} Mbit/s link\n")
         out.append("| mode | total s | downtime ms | guest pause ms | setup ms "
@@ -277,22 +286,25 @@ def tables(results, modes_order):
                 continue
             ok = [r for r in m if r["status"] != "error"]
 
-            def col(key, scale=1.0):
-                return median_range([r[key] * scale for r in ok if r.get(key) is not None])
+            def col(key, scale=1.0, runs=ok):
+                return median_range([r[key] * scale for r in runs if r.get(key) is not None])
+            done = [r for r in ok if r["status"] == "completed"]
 
-            def per_gib(key):
-                return median_range([r[key] / (r["guest_sent"] / 2**30) for r in ok
+            intact = [r for r in ok if r.get("guest_intact")]
+
+            def per_gib(key, runs):
+                return median_range([r[key] / (r["guest_sent"] / 2**30) for r in runs
                                      if r.get(key) is not None and r.get("guest_sent")])
             out.append("| " + " | ".join([
-                mode, col("total_ms", 1 / 1000), col("downtime_ms"),
-                col("guest_pause_ms"), col("setup_ms"),
+                mode, col("total_ms", 1 / 1000, done), col("downtime_ms", 1, done),
+                col("guest_pause_ms", 1, done), col("setup_ms"),
                 col("transferred", 1 / 2**20),
-                median_range([base / r["transferred"] for r in ok
+                median_range([base / r["transferred"] for r in done
                               if base and r.get("transferred")]),
                 col("mbps"), col("passes"),
                 f"{sum(r['converged'] for r in ok)}/{len(ok)}",
                 f"{sum(bool(r.get('guest_intact')) for r in ok)}/{len(ok)}",
-                per_gib("cpu_src_s"), per_gib("cpu_dst_s")]) + " |")
+                per_gib("cpu_src_s", ok), per_gib("cpu_dst_s", intact)]) + " |")
         notes = [f"- {r['mode']}, run {r['run'] + 1}: {r['guest_note']}"
                  for r in rs if r.get("guest_note")]
         if notes:
@@ -356,17 +368,22 @@ def machine():
     return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB, {platform.platform()}"
 
 
-def write_results(args, command, t_start, results, order):
+def write_results(args, command, t_start, results, order, host=None, t_end=None):
     """results.{json,md,svg} of the runs so far (rewritten after each run,
-    so an interrupted bench still leaves its tables)."""
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"command": command, "machine": machine(),
-                   "args": vars(args), "results": results}, f, indent=1)
+    so an interrupted bench still leaves its tables); with host (--report),
+    md and svg only, from a saved run."""
+    if host is None:
+        t_end = time.time()
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump({"command": command, "machine": machine(),
+                       "t_start": t_start, "t_end": t_end,
+                       "args": vars(args), "results": results}, f, indent=1)
+    when = (f"Date: {time.strftime('%Y-%m-%d', time.gmtime(t_start))}, "
+            f"{(t_end - t_start) / 60:.0f} min  " if t_start and t_end else "")
     md = [f"# Benchmark results\n",
           f"Command: `{command}`  ",
-          f"Machine: {machine()}  ",
-          f"Date: {time.strftime('%Y-%m-%d', time.gmtime(t_start))}, "
-          f"{(time.time() - t_start) / 60:.0f} min  ",
+          f"Machine: {host or machine()}  ",
+          when,
           f"Guest: {args.mem_mb} MiB, 1 vCPU (TCG), workload region {args.region_mb} MiB "
           f"(busy: {args.dirty_mbps} MiB/s dirtied); downtime limit {args.downtime_ms} ms; "
           f"{args.threads} compress threads / multifd channels, "
@@ -374,11 +391,13 @@ def write_results(args, command, t_start, results, order):
           f"link shaped with tc tbf between two network namespaces; a run that has "
           f"not completed after {args.timeout} s is cancelled (not converged)"
           + ("; QEMU max-bandwidth set to the link too" if args.max_bandwidth else "") + ".\n",
-          "Each cell: median [min-max] of the runs.  ratio: bytes sent by `none` / "
-          "bytes sent.  guest pause: last heartbeat seen from the source to the first "
+          "Each cell: median [min-max] of the runs; total, downtime, guest pause and "
+          "ratio of the completed ones only, sent MiB and passes of a cancelled run "
+          "up to the cancel.  ratio: bytes sent by `none` / bytes sent.  guest pause: last heartbeat seen from the source to the first "
           "from the destination, less the 100 ms heartbeat period.  CPU s/GiB: CPU "
           "seconds of the QEMU process except its vCPU thread, per GiB of guest RAM sent "
-          "(zero, whole, compressed and XBZRLE pages, resent ones included).  "
+          "(zero, whole, compressed and XBZRLE pages, resent ones included); the "
+          "destination's only where the guest came through intact.  "
           "intact: the guest's integrity check clean after the migration.",
           tables(results, order)]
     with open(os.path.join(args.out, "results.md"), "w") as f:
@@ -409,7 +428,18 @@ def main():
     ap.add_argument("--max-bandwidth", action="store_true",
                     help="secondary view: also set QEMU's max-bandwidth to the link")
     ap.add_argument("--out", default=os.path.join(TOP, "build", "bench"))
+    ap.add_argument("--report", metavar="JSON",
+                    help="only rewrite results.{md,svg} next to JSON from its raw figures")
     args = ap.parse_args()
+    if args.report:
+        with open(args.report) as f:
+            data = json.load(f)
+        saved = argparse.Namespace(**data["args"])
+        saved.out = os.path.dirname(os.path.abspath(args.report))
+        order = [m for m in saved.modes.split(",") if m]
+        print(write_results(saved, data["command"], data.get("t_start"),
+                            data["results"], order, data["machine"], data.get("t_end")))
+        return
     if os.getuid() != 0:
         sys.exit("bench.py needs root (ip netns, tc)")
     all_modes = modes(args)
