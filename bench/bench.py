@@ -412,7 +412,7 @@ def main():
     ap.add_argument("--region-mb", type=int, default=768,
                     help="guest memory filled with realistic content")
     ap.add_argument("--workloads", default="idle,dirty")
-    ap.add_argument("--dirty-mbps", type=int, default=24,
+    ap.add_argument("--dirty-mbps", type=int, default=16,
                     help="busy workload: MiB/s dirtied (more than 100 Mbit/s)")
     ap.add_argument("--links", default="1000,100", help="Mbit/s, comma separated")
     ap.add_argument("--modes", default=",".join(modes(argparse.Namespace(
