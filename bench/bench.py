@@ -265,7 +265,7 @@ def median_range(values):
 def tables(results, modes_order):
     out = []
     scen = sorted({(r["link_mbit"], r["workload"]) for r in results},
-                  key=lambda s: (-s[0], s[1]))
+                  key=lambda s: (-s[0], s[1] != "idle", s[1]))
     for mbit, workload in scen:
         rs = [r for r in results if (r["link_mbit"], r["workload"]) == (mbit, workload)]
         base = [r["transferred"] for r in rs if r["mode"] == "none"
@@ -317,7 +317,7 @@ def svg_chart(results, modes_order, path):
     """Bars of median total time, downtime and MiB sent per mode, one
     group of three panels per scenario."""
     scen = sorted({(r["link_mbit"], r["workload"]) for r in results},
-                  key=lambda s: (-s[0], s[1]))
+                  key=lambda s: (-s[0], s[1] != "idle", s[1]))
     figs = [("total time (s)", "total_ms", 1 / 1000), ("downtime (ms)", "downtime_ms", 1),
             ("sent (MiB)", "transferred", 1 / 2**20)]
     pw, ph, bar = 300, 22 * len(modes_order) + 40, 16
