@@ -303,7 +303,8 @@ def tables(results, modes_order):
                               if base and r.get("transferred")]),
                 col("mbps"), col("passes"),
                 f"{sum(r['converged'] for r in ok)}/{len(ok)}",
-                f"{sum(bool(r.get('guest_intact')) for r in ok)}/{len(ok)}",
+                f"{sum(bool(r.get('guest_intact')) for r in done)}/{len(done)}"
+                if done else "-",
                 per_gib("cpu_src_s", ok), per_gib("cpu_dst_s", intact)]) + " |")
         notes = [f"- {r['mode']}, run {r['run'] + 1}: {r['guest_note']}"
                  for r in rs if r.get("guest_note")]
@@ -398,7 +399,8 @@ def write_results(args, command, t_start, results, order, host=None, t_end=None)
           "seconds of the QEMU process except its vCPU thread, per GiB of guest RAM sent "
           "(zero, whole, compressed and XBZRLE pages, resent ones included); the "
           "destination's only where the guest came through intact.  "
-          "intact: the guest's integrity check clean after the migration.",
+          "intact: of the completed runs, those whose guest's integrity check was "
+          "clean after the migration.",
           tables(results, order)]
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write("\n".join(md) + "\n")
