@@ -350,9 +350,12 @@ def svg_chart(results, modes_order, path):
                     parts.append(f'<rect x="{x0}" y="{y}" width="{bw:.1f}" height="{bar}" '
                                  'fill="#4a7ab5"/>')
                     parts.append(f'<text x="{x0 + bw + 3:.1f}" y="{y + 12}">'
-                                 f'{vals[mode]:.0f}</text>')
+                                 f'{vals[mode]:.{0 if vals[mode] >= 20 else 1}f}</text>')
                 else:
-                    parts.append(f'<text x="{x0}" y="{y + 12}" fill="#a00">-</text>')
+                    ran = any((r["link_mbit"], r["workload"], r["mode"]) ==
+                              (mbit, workload, mode) for r in results)
+                    parts.append(f'<text x="{x0}" y="{y + 12}" fill="#a00">'
+                                 f'{"not converged" if ran else "no run"}</text>')
     parts.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(parts) + "\n")
