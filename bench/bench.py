@@ -372,21 +372,17 @@ def machine():
     return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB, {platform.platform()}"
 
 
-def write_results(args, command, t_start, results, order, host=None, t_end=None):
-    """results.{json,md,svg} of the runs so far (rewritten after each run,
-    so an interrupted bench still leaves its tables); with host (--report),
-    md and svg only, from a saved run."""
-    if host is None:
-        t_end = time.time()
-        with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump({"command": command, "machine": machine(),
-                       "t_start": t_start, "t_end": t_end,
-                       "args": vars(args), "results": results}, f, indent=1)
+def write_report(data, out):
+    """OUT/results.{md,svg} from a run's data (what results.json holds);
+    return the markdown."""
+    args = argparse.Namespace(**data["args"])
+    order = [m for m in args.modes.split(",") if m]
+    results, t_start, t_end = data["results"], data.get("t_start"), data.get("t_end")
     when = (f"Date: {time.strftime('%Y-%m-%d', time.gmtime(t_start))}, "
             f"{(t_end - t_start) / 60:.0f} min  " if t_start and t_end else "")
     md = [f"# Benchmark results\n",
-          f"Command: `{command}`  ",
-          f"Machine: {host or machine()}  ",
+          f"Command: `{data['command']}`  ",
+          f"Machine: {data['machine']}  ",
           when,
           f"Guest: {args.mem_mb} MiB, 1 vCPU (TCG), workload region {args.region_mb} MiB "
           f"(busy: {args.dirty_mbps} MiB/s dirtied); downtime limit {args.downtime_ms} ms; "
@@ -405,9 +401,9 @@ def write_results(args, command, t_start, results, order, host=None, t_end=None)
           "intact: of the completed runs, those whose guest's integrity check was "
           "clean after the migration.",
           tables(results, order)]
-    with open(os.path.join(args.out, "results.md"), "w") as f:
+    with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(md) + "\n")
-    svg_chart(results, order, os.path.join(args.out, "results.svg"))
+    svg_chart(results, order, os.path.join(out, "results.svg"))
     return "\n".join(md)
 
 
@@ -438,12 +434,7 @@ def main():
     args = ap.parse_args()
     if args.report:
         with open(args.report) as f:
-            data = json.load(f)
-        saved = argparse.Namespace(**data["args"])
-        saved.out = os.path.dirname(os.path.abspath(args.report))
-        order = [m for m in saved.modes.split(",") if m]
-        print(write_results(saved, data["command"], data.get("t_start"),
-                            data["results"], order, data["machine"], data.get("t_end")))
+            print(write_report(json.load(f), os.path.dirname(os.path.abspath(args.report))))
         return
     if os.getuid() != 0:
         sys.exit("bench.py needs root (ip netns, tc)")
@@ -476,7 +467,14 @@ def main():
                               f"{(r.get('transferred') or 0) / 2**20:.1f} MiB"
                               + (f", {r['error']}" if r.get("error") else ""), flush=True)
                         results.append(r)
-                        md = write_results(args, command, t_start, results, order)
+                        # rewritten after each run: an interrupted bench
+                        # still leaves its figures and tables
+                        data = {"command": command, "machine": machine(),
+                                "t_start": t_start, "t_end": time.time(),
+                                "args": vars(args), "results": results}
+                        with open(os.path.join(args.out, "results.json"), "w") as f:
+                            json.dump(data, f, indent=1)
+                        md = write_report(data, args.out)
     print(md)
     print(f"\nwritten: {args.out}/results.{{json,md,svg}}")
 
