@@ -49,3 +49,14 @@ series_digest() {
     (cd "$PATCHES" && cat series $(grep -v '^#' series | sed '/^$/d')) | sha256sum | cut -c1-16
 }
 series_list() { grep -v '^#' "$PATCHES/series" | sed '/^[[:space:]]*$/d'; }
+
+# tap_arg SCRIPT "$@": for the test runners whose first argument is the TAP
+# output file: --help prints SCRIPT's header comment, another option there
+# is refused (it would become a path).
+tap_arg() {
+    local script=$1
+    case ${2:-} in
+    -h|--help) sed -n '2,/^set /p' "$script" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "$script: first argument is the TAP output file, got '$2'" >&2; exit 2 ;;
+    esac
+}

@@ -3,10 +3,7 @@
 # their outcomes to $1.  Extra arguments go to pytest (e.g. -k name).
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
-case ${1:-} in
--h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
--*) echo "$0: first argument is the TAP output file, got '$1'" >&2; exit 2 ;;
-esac
+tap_arg "$0" "$@"
 tap=${1:-$BUILD/logs/e2e.tap}; shift || true
 mkdir -p "$(dirname "$tap")"
 xml=$BUILD/logs/e2e.xml

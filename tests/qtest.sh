@@ -12,10 +12,7 @@
 # a read-only regular file (QEMU's KVM init fails and it falls back to TCG).
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
-case ${1:-} in
--h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
--*) echo "$0: first argument is the TAP output file, got '$1'" >&2; exit 2 ;;
-esac
+tap_arg "$0" "$@"
 tap=${1:-$BUILD/logs/qtest.tap}; shift || true
 mkdir -p "$(dirname "$tap")"
 log=${tap%.tap}.log
