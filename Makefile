@@ -37,9 +37,10 @@ check:
 # the compression qtests RUNS times (default 200), JOBS copies side by side
 repeat: build
 	tests/repeat.sh $(or $(RUNS),200) $(or $(JOBS),1)
-# ASan + UBSan build (build/qemu-asan) running the compression tests
-sanitize: materialize guest
-	tests/sanitize.sh
+# ASan + UBSan (build/qemu-asan) and TSan (build/qemu-tsan) builds running
+# the compression tests; SANITIZERS="asan" or "tsan" runs one of them
+sanitize: materialize guest qemu72
+	tests/sanitize.sh $(SANITIZERS)
 demo: build guest
 	/usr/bin/python3 bench/demo.py $(DEMO_ARGS)
 # every mode on a tc-shaped link (BENCH_ARGS: see bench/bench.py --help)

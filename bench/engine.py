@@ -66,7 +66,7 @@ def save(src, path, threads, level):
         set_params(src, **{"compress-threads": threads, "compress-level": level})
     pid = src.proc.pid
     mig = ThreadCPU(pid, "mig/src/main")
-    pool = ThreadCPU(pid, "mig/compr_")
+    pool = ThreadCPU(pid, "mig/src/comp_")
     info, wall = run_sampled(src, (mig, pool), lambda: src.qmp.cmd(
         "migrate", uri=f"file:{path}"))
     assert info["status"] == "completed", info
@@ -93,7 +93,7 @@ def load(workdir, args, path, dthreads, fill):
             set_params(dst, **{"decompress-threads": dthreads})
         pid = dst.proc.pid
         main = ThreadCPU(pid, "qemu-system-x86")
-        pool = ThreadCPU(pid, "mig/decompr_")
+        pool = ThreadCPU(pid, "mig/dst/dcmp_")
         info, wall = run_sampled(dst, (main, pool), lambda: dst.qmp.cmd(
             "migrate-incoming", uri=f"file:{path}"))
         assert info["status"] == "completed", info

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, TOP)
 
-from harness.vm import GUEST, QEMU, VM  # noqa: E402
+from harness.vm import BUILD, GUEST, QEMU, VM  # noqa: E402
 
 
 def pytest_sessionstart(session):
@@ -30,3 +31,15 @@ def vms(tmp_path):
     for vm in made:
         if vm.mem_path and os.path.exists(vm.mem_path):
             os.unlink(vm.mem_path)
+
+
+@pytest.fixture(scope="session")
+def zlib_shim():
+    """tests/e2e/zlib_shim.c built as an LD_PRELOAD library (fault injection
+    into zlib); returns its path."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zlib_shim.c")
+    out = os.path.join(BUILD, "zlib-shim.so")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror",
+                        "-o", out, src, "-lz", "-ldl"], check=True)
+    return out

@@ -1,0 +1,125 @@
+"""Faults inside zlib, injected with tests/e2e/zlib_shim.c (LD_PRELOAD).
+
+- A compression (or decompression) thread whose codec state cannot be
+  created: the migration fails with an error naming the codec, the source
+  guest runs on intact, and a second migration to a new destination works.
+- A zlib that writes more than stock zlib's compressBound() for a page
+  (as zlib-ng does at level 1): the source must still send only what 9.0's
+  decoder accepts (the stock bound), i.e. such a page goes uncompressed.
+"""
+
+import os
+
+from harness.migrate import set_caps, set_params, wait_status
+from harness.vm import free_port
+
+from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
+
+
+def preload(shim, **env):
+    return dict(os.environ, LD_PRELOAD=shim, **{k: str(v) for k, v in env.items()})
+
+
+def compressed_migration(src, dst, threads=4, dthreads=2):
+    """Start a compressed migration of src to dst (-incoming defer)."""
+    uri = f"tcp:127.0.0.1:{free_port()}"
+    set_caps(dst, compress=True)
+    set_params(dst, decompress_threads=dthreads)
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    set_caps(src, compress=True)
+    set_params(src, compress_threads=threads)
+    src.qmp.cmd("migrate", uri=uri)
+    return wait_status(src, timeout=120)
+
+
+def assert_source_runs_on(src):
+    assert src.alive(), src.stderr()
+    assert src.qmp.cmd("query-status")["status"] == "running"
+    before = src.heartbeats()[-1]
+    src.wait_for(lambda: src.heartbeats()[-1]["passes"] > before["passes"] + 1,
+                 60, "two verification passes on the source")
+    assert src.heartbeats()[-1]["errors"] == 0 and src.corruptions() == []
+
+
+def migrate_again(vms, src, name):
+    dst = vms(name, workload=DIRTY, incoming="defer").start()
+    info = compressed_migration(src, dst)
+    assert_migrated(src, dst, info)
+    assert info["compression"]["pages"] > 8192, info
+    assert_guest_healthy_after(src, dst)
+
+
+def test_compress_thread_setup_fails(vms, zlib_shim):
+    """The third compression thread's deflateInit2() fails."""
+    src = vms("src", workload=DIRTY,
+              env=preload(zlib_shim, ZSHIM_FAIL_DEFLATE_INIT=3)).start()
+    dst = vms("dst", workload=DIRTY, incoming="defer").start()
+    src.wait_ready()
+    info = compressed_migration(src, dst)
+    assert info["status"] == "failed", info
+    assert "deflateInit2 failed" in info.get("error-desc", ""), info
+    assert "zshim: deflateInit2_ call 3 fails" in src.stderr()
+    assert_source_runs_on(src)
+    dst.wait_for(lambda: not dst.alive(), 30, "the destination to exit")
+    migrate_again(vms, src, "dst2")
+
+
+def test_decompress_thread_setup_fails(vms, zlib_shim):
+    """The second decompression thread's inflateInit() fails."""
+    src = vms("src", workload=DIRTY).start()
+    dst = vms("dst", workload=DIRTY, incoming="defer",
+              env=preload(zlib_shim, ZSHIM_FAIL_INFLATE_INIT=2)).start()
+    src.wait_ready()
+    info = compressed_migration(src, dst)
+    assert info["status"] == "failed", info
+    dst.wait_for(lambda: not dst.alive(), 30, "the destination to exit")
+    err = dst.stderr()
+    assert "zshim: inflateInit_ call 2 fails" in err, err
+    assert "inflateInit failed" in err, err
+    assert dst.proc.returncode == 1, (dst.proc.returncode, err)
+    assert_source_runs_on(src)
+    migrate_again(vms, src, "dst2")
+
+
+def test_deflate_beyond_stock_bound(vms, zlib_shim):
+    """Random pages, and a zlib whose output for them exceeds the stock
+    bound: they are sent uncompressed and the destination, which enforces
+    the bound as 9.0 did, loads everything."""
+    wl = dict(DIRTY, fill="random")
+    src = vms("src", workload=wl, env=preload(zlib_shim, ZSHIM_LARGE=1)).start()
+    dst = vms("dst", workload=wl, incoming="defer").start()
+    src.wait_ready()
+    info = compressed_migration(src, dst, threads=2)
+    assert_migrated(src, dst, info)
+    # the region's 16384 random pages could not be compressed within it
+    assert info["ram"]["normal"] >= 16384, info["ram"]
+    assert info["compression"]["busy"] == 0, info["compression"]
+    assert_guest_healthy_after(src, dst)
+
+
+def test_destination_dies_at_switchover(vms):
+    """The destination dies while the source, its guest stopped, sends the
+    last pass: the threads stop reading guest RAM before the migration
+    thread leaves its RCU section (ram_compress_save_cleanup() asserts that
+    nothing is left queued), the migration fails, the source guest resumes
+    intact, and a second migration works."""
+    src = vms("src", workload=DIRTY).start()
+    dst = vms("dst", workload=DIRTY, incoming="defer").start()
+    src.wait_ready()
+    uri = f"tcp:127.0.0.1:{free_port()}"
+    set_caps(dst, compress=True)
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    set_caps(src, compress=True, pause_before_switchover=True)
+    set_params(src, compress_threads=4, downtime_limit=2000)
+    src.qmp.cmd("migrate", uri=uri)
+    wait_status(src, ("pre-switchover", "failed", "completed"), timeout=120)
+    assert src.qmp.cmd("query-migrate")["status"] == "pre-switchover"
+    dst.kill()
+    src.qmp.cmd("migrate-continue", state="pre-switchover")
+    info = wait_status(src, timeout=60)
+    assert info["status"] == "failed", info
+    src.wait_for(lambda: src.qmp.cmd("query-status")["status"] == "running",
+                 30, "the source guest to resume")
+    assert_source_runs_on(src)
+    set_caps(src, pause_before_switchover=False)
+    migrate_again(vms, src, "dst2")
