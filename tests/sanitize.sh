@@ -7,8 +7,9 @@
 #   compression qtests and the e2e tests.  Every report (an error, a leak
 #   at exit, undefined behaviour) is written to build/logs/asan/ and fails
 #   the run: the tests hide much of QEMU's stderr, the files keep all.
-# tsan: QEMU built with ThreadSanitizer into build/qemu-tsan, running the
-#   compression qtests.  Reports go to build/logs/tsan/; one whose stack
+# tsan: QEMU built by clang with ThreadSanitizer into build/qemu-tsan
+#   (TCG and device emulation uninstrumented: tests/tsan-ignore.txt),
+#   running the compression qtests.  Reports go to build/logs/tsan/; one whose stack
 #   has a frame in the series' engine (migration/ram-compress.c) fails the
 #   run, the others (the base QEMU's, e.g. TCG and RCU internals, or glib
 #   primitives TSan cannot see) are counted and listed in
@@ -58,9 +59,13 @@ run_tsan() {
     local reports=$BUILD/logs/tsan r=0
     rm -rf "$reports"; mkdir -p "$reports"
     (
-        # history_size: longer stacks for the earlier access of a report
-        export TSAN_OPTIONS="suppressions=$SRC/tests/tsan/suppressions.tsan detect_deadlocks=0 history_size=4 exitcode=0 log_path=$reports/tsan"
-        export QEMU_BUILD=$BUILD/qemu-tsan EXTRA_CONFIGURE="--enable-tsan"
+        # history_size: longer stacks for the earlier access of a report;
+        # die_after_fork=0: the tests fork and exec QEMU
+        export TSAN_OPTIONS="suppressions=$SRC/tests/tsan/suppressions.tsan detect_deadlocks=0 history_size=4 exitcode=0 die_after_fork=0 log_path=$reports/tsan"
+        # clang, for its ignore list (tests/tsan-ignore.txt): the emulation
+        # that runs the guest is not instrumented
+        export QEMU_BUILD=$BUILD/qemu-tsan
+        export EXTRA_CONFIGURE="--cc=clang --host-cc=clang --enable-tsan --extra-cflags=-fsanitize-ignorelist=$TOP/tests/tsan-ignore.txt"
         "$TOP/scripts/build.sh" || exit 3
         "$TOP/tests/qtest.sh" "$BUILD/logs/tsan-qtest.tap" "${QTEST_PATHS[@]}"
     ) || r=$?

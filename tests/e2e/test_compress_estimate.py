@@ -1,0 +1,58 @@
+"""The ratio that turns dirty guest RAM into stream bytes (for the
+switchover decision, expected-downtime and auto-converge's trigger) is
+that of what the last period really sent, compressed and raw pages
+together: with one compression thread and compress-wait-thread off most
+pages go out raw, and a ratio of the compressed pages alone (what the
+engine used before) would promise half the bytes the stream carries."""
+
+import re
+
+from harness.migrate import set_caps, set_params, wait_status
+from harness.vm import free_port
+
+from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
+
+# dirties more than the link carries: no convergence until the limit rises
+BUSY = dict(DIRTY, mb=16, dirty_mbps=32)
+
+TRACE_RE = re.compile(r"ram_compress_update_rates pages=(\d+) ratio=(\d+)/1000")
+
+
+def test_switchover_ratio_counts_raw_pages(vms, tmp_path):
+    trace = tmp_path / "src.trace"
+    src = vms("src", workload=BUSY, mem_mb=256, extra_args=[
+        "-trace", f"enable=ram_compress_update_rates,file={trace}"]).start()
+    dst = vms("dst", workload=BUSY, mem_mb=256, incoming="defer").start()
+    src.wait_ready()
+    uri = f"unix:{tmp_path}/mig.sock"
+    set_caps(dst, compress=True)
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    set_caps(src, compress=True)
+    # several periods (a second at least each) before it may converge
+    set_params(src, compress_threads=1, compress_wait_thread=False,
+               downtime_limit=1, max_bandwidth=16 << 20)
+    src.qmp.cmd("migrate", uri=uri)
+    src.wait_for(lambda: src.qmp.cmd("query-migrate").get(
+        "ram", {}).get("dirty-sync-count", 0) >= 6, 120, "6 dirty bitmap syncs")
+    set_params(src, downtime_limit=2000, max_bandwidth=1 << 30)
+    info = wait_status(src, timeout=120)
+    assert_migrated(src, dst, info)
+    assert_guest_healthy_after(src, dst)
+
+    ram, comp = info["ram"], info["compression"]
+    nonzero = ram["normal"] + comp["pages"]
+    # most non-zero pages went raw (busy counts zero pages too)
+    assert ram["normal"] > 0.3 * nonzero, (ram, comp)
+    # the whole migration's stream bytes per page byte, zero pages left out
+    stream = (ram["precopy-bytes"] + ram["downtime-bytes"]
+              - 9 * ram["duplicate"]) / (nonzero * 4096)
+    compressed_only = (comp["compressed-size"] + 12 * comp["pages"]) / \
+        (comp["pages"] * 4096)
+    assert stream > 1.3 * compressed_only, (stream, compressed_only)
+
+    periods = [(int(p), int(r) / 1000) for p, r in TRACE_RE.findall(trace.read_text())]
+    periods = [(p, r) for p, r in periods if p >= 1000]
+    assert len(periods) >= 3, trace.read_text()
+    for pages, ratio in periods:
+        assert abs(ratio - stream) < 0.25 * stream, (pages, ratio, stream)
+        assert ratio > 1.15 * compressed_only, (pages, ratio, compressed_only)
