@@ -17,7 +17,11 @@ from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
 
 
 def preload(shim, **env):
-    return dict(os.environ, LD_PRELOAD=shim, **{k: str(v) for k, v in env.items()})
+    out = dict(os.environ, LD_PRELOAD=shim, **{k: str(v) for k, v in env.items()})
+    if "ASAN_OPTIONS" in out:
+        # an ASan build (make sanitize) wants its runtime first otherwise
+        out["ASAN_OPTIONS"] += ":verify_asan_link_order=0"
+    return out
 
 
 def compressed_migration(src, dst, threads=4, dthreads=2):
