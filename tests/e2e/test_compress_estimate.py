@@ -7,8 +7,7 @@ engine used before) would promise half the bytes the stream carries."""
 
 import re
 
-from harness.migrate import set_caps, set_params, wait_status
-from harness.vm import free_port
+from harness.migrate import set_params, start_migration, wait_status
 
 from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
 
@@ -24,14 +23,12 @@ def test_switchover_ratio_counts_raw_pages(vms, tmp_path):
         "-trace", f"enable=ram_compress_update_rates,file={trace}"]).start()
     dst = vms("dst", workload=BUSY, mem_mb=256, incoming="defer").start()
     src.wait_ready()
-    uri = f"unix:{tmp_path}/mig.sock"
-    set_caps(dst, compress=True)
-    dst.qmp.cmd("migrate-incoming", uri=uri)
-    set_caps(src, compress=True)
     # several periods (a second at least each) before it may converge
-    set_params(src, compress_threads=1, compress_wait_thread=False,
-               downtime_limit=1, max_bandwidth=16 << 20)
-    src.qmp.cmd("migrate", uri=uri)
+    start_migration(src, dst, f"unix:{tmp_path}/mig.sock",
+                    caps={"compress": True},
+                    params={"compress_threads": 1, "compress_wait_thread": False,
+                            "downtime_limit": 1, "max_bandwidth": 16 << 20},
+                    dst_params={})
     src.wait_for(lambda: src.qmp.cmd("query-migrate").get(
         "ram", {}).get("dirty-sync-count", 0) >= 6, 120, "6 dirty bitmap syncs")
     set_params(src, downtime_limit=2000, max_bandwidth=1 << 30)

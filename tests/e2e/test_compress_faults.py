@@ -10,7 +10,7 @@
 
 import os
 
-from harness.migrate import set_caps, set_params, wait_status
+from harness.migrate import set_caps, start_migration, wait_status
 from harness.vm import free_port
 
 from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
@@ -25,14 +25,12 @@ def preload(shim, **env):
 
 
 def compressed_migration(src, dst, threads=4, dthreads=2):
-    """Start a compressed migration of src to dst (-incoming defer)."""
-    uri = f"tcp:127.0.0.1:{free_port()}"
-    set_caps(dst, compress=True)
-    set_params(dst, decompress_threads=dthreads)
-    dst.qmp.cmd("migrate-incoming", uri=uri)
-    set_caps(src, compress=True)
-    set_params(src, compress_threads=threads)
-    src.qmp.cmd("migrate", uri=uri)
+    """Migrate src to dst (-incoming defer) with compression; return the
+    source's final query-migrate."""
+    start_migration(src, dst, f"tcp:127.0.0.1:{free_port()}",
+                    caps={"compress": True},
+                    params={"compress_threads": threads},
+                    dst_params={"decompress_threads": dthreads})
     return wait_status(src, timeout=120)
 
 
@@ -110,12 +108,10 @@ def test_destination_dies_at_switchover(vms):
     src = vms("src", workload=DIRTY).start()
     dst = vms("dst", workload=DIRTY, incoming="defer").start()
     src.wait_ready()
-    uri = f"tcp:127.0.0.1:{free_port()}"
-    set_caps(dst, compress=True)
-    dst.qmp.cmd("migrate-incoming", uri=uri)
-    set_caps(src, compress=True, pause_before_switchover=True)
-    set_params(src, compress_threads=4, downtime_limit=2000)
-    src.qmp.cmd("migrate", uri=uri)
+    start_migration(src, dst, f"tcp:127.0.0.1:{free_port()}",
+                    caps={"compress": True, "pause_before_switchover": True},
+                    params={"compress_threads": 4, "downtime_limit": 2000},
+                    dst_params={})
     wait_status(src, ("pre-switchover", "failed", "completed"), timeout=120)
     assert src.qmp.cmd("query-migrate")["status"] == "pre-switchover"
     dst.kill()
