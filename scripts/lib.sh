@@ -11,6 +11,12 @@ SRC=${SRC:-$BUILD/src}        # materialized git tree: base + one commit per pat
 QEMU_BUILD=${QEMU_BUILD:-$BUILD/qemu}
 GUEST_DIR=$BUILD/guest
 PATCHES=$TOP/patches
+# migration-test paths that select the compression qtests (-p goes one
+# level deep), for tests/repeat.sh and tests/sanitize.sh
+COMPRESS_QTESTS="/x86_64/migration/precopy/unix/compress
+                 /x86_64/migration/precopy/tcp/compress
+                 /x86_64/migration/compress
+                 /x86_64/migration/compress/bad-stream"
 
 # Identity used for the commits of the materialized tree.  Deliberately not
 # a person: the series carries no personal names or addresses.

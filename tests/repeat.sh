@@ -13,8 +13,7 @@ set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 runs=${1:-200}
 jobs=${2:-1}
-paths=${PATHS:-"/x86_64/migration/precopy/unix/compress /x86_64/migration/precopy/tcp/compress
-                /x86_64/migration/compress /x86_64/migration/compress/bad-stream"}
+paths=${PATHS:-$COMPRESS_QTESTS}
 logs=$BUILD/logs/repeat
 mkdir -p "$logs"
 skip=${SKIP-"/x86_64/migration/precopy/unix/compress/rate-limit-2

@@ -9,8 +9,8 @@
 #   the run: the tests hide much of QEMU's stderr, the files keep all.
 # tsan: QEMU built by clang with ThreadSanitizer into build/qemu-tsan
 #   (TCG and device emulation uninstrumented: tests/tsan-ignore.txt),
-#   running the compression qtests.  Reports go to build/logs/tsan/; one whose stack
-#   has a frame in the series' engine (migration/ram-compress.c) fails the
+#   running the compression qtests.  Reports go to build/logs/tsan/; one
+#   whose stack has a frame in the series' engine (ram-compress.c) fails the
 #   run, the others (the base QEMU's, e.g. TCG and RCU internals, or glib
 #   primitives TSan cannot see) are counted and listed in
 #   build/logs/tsan/summary.txt.
@@ -18,10 +18,8 @@ set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 which=("$@")
 [ ${#which[@]} = 0 ] && which=(asan tsan)
-QTEST_PATHS=(-p /x86_64/migration/precopy/unix/compress
-             -p /x86_64/migration/precopy/tcp/compress
-             -p /x86_64/migration/compress
-             -p /x86_64/migration/compress/bad-stream)
+QTEST_PATHS=()
+for p in $COMPRESS_QTESTS; do QTEST_PATHS+=(-p "$p"); done
 rc=0
 
 run_asan() {
