@@ -80,6 +80,17 @@ def modes(args):
     return {
         "none": (None, {}, {}),
         "compress": (None, {"compress": True}, comp),
+        "compress-zstd": (None, {"compress": True},
+                          dict(comp, **{"compress-method": "zstd"})),
+        "compress-lz4": (None, {"compress": True},
+                         dict(comp, **{"compress-method": "lz4"})),
+        # pages that find every thread busy go raw: never slower than none
+        "compress-lz4-nowait": (None, {"compress": True},
+                                dict(comp, **{"compress-method": "lz4",
+                                              "compress-wait-thread": False})),
+        "compress-zstd-nowait": (None, {"compress": True},
+                                 dict(comp, **{"compress-method": "zstd",
+                                               "compress-wait-thread": False})),
         "multifd": (None, {"multifd": True}, dict(mfd, **{"multifd-compression": "none"})),
         "multifd-zlib": (None, {"multifd": True},
                          dict(mfd, **{"multifd-compression": "zlib",
@@ -161,7 +172,8 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
         for vm in (src, dst):
             set_caps(vm, **{k: v for k, v in caps.items()})
         set_params(dst, **{k: v for k, v in params.items()
-                           if not k.startswith("compress-")})
+                           if not k.startswith("compress-")
+                           or k == "compress-method"})
         set_params(src, **dict(base, **{k: v for k, v in params.items()
                                         if k != "decompress-threads"}))
         uri = f"tcp:{IP_DST}:4444"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configure (once) and build the patched QEMU from build/src into build/qemu:
-# x86_64-softmmu only, TCG + KVM, zlib, zstd, slirp; no docs, no GUI; plus
+# x86_64-softmmu only, TCG + KVM, zlib, zstd, lz4, slirp; no docs, no GUI; plus
 # the migration qtest binary.  Incremental: re-running rebuilds what changed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -15,7 +15,7 @@ CONFIGURE_FLAGS=(
     --target-list=x86_64-softmmu
     --disable-docs --disable-download --disable-install-blobs
     --without-default-features
-    --enable-kvm --enable-tcg --enable-zstd --enable-slirp
+    --enable-kvm --enable-tcg --enable-zstd --enable-lz4 --enable-slirp
     ${EXTRA_CONFIGURE:-}
 )
 

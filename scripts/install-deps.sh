@@ -12,7 +12,7 @@ set -euo pipefail
 
 # package lists, by suite
 MAIN="gcc make ninja-build pkg-config flex bison git perl cpio xz-utils
-      libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev libslirp-dev
+      libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev liblz4-dev libslirp-dev
       python3 python3-venv python3-pytest ipxe-qemu iproute2
       clang libclang-rt-dev"                 # make sanitize: the TSan build
 BPO="meson python3-pycotap qemu-system-data seabios"

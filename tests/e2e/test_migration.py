@@ -104,20 +104,29 @@ def test_corruption_is_detected(vms, tmp_path):
     dst.wait_for(lambda: dst.heartbeats()[-1]["errors"] >= 1, 30, "errors >= 1")
 
 
-def test_compressed_dirty_guest(vms, tmp_path):
-    """Multi-thread compression with the guest dirtying memory: set up
-    through HMP on the source and QMP on the destination, as an operator
-    and libvirt would; the guest's integrity check must stay clean."""
+@pytest.mark.parametrize("method", ["zlib", "zstd", "lz4"])
+def test_compressed_dirty_guest(vms, tmp_path, method):
+    """Multi-thread compression with the guest dirtying memory, with each
+    method: set up through HMP on the source and QMP on the destination, as
+    an operator and libvirt would; the guest's integrity check must stay
+    clean."""
     src, dst = start_pair(vms)
-    for line in ("migrate_set_capability compress on",
-                 "migrate_set_parameter compress-threads 2",
-                 "migrate_set_parameter compress-level 1"):
+    lines = ["migrate_set_capability compress on",
+             "migrate_set_parameter compress-threads 2",
+             "migrate_set_parameter compress-level 1"]
+    if method != "zlib":
+        lines.append(f"migrate_set_parameter compress-method {method}")
+    for line in lines:
         assert src.qmp.hmp(line) == "", line
     dst.qmp.cmd("migrate-set-capabilities", capabilities=[
         {"capability": "compress", "state": True}])
-    dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
+    dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2,
+                                             "compress-method": method})
     params = src.qmp.cmd("query-migrate-parameters")
     assert params["compress-threads"] == 2 and params["compress-level"] == 1
+    assert params["compress-method"] == method
+    assert f"compress-method: {method}" in src.qmp.hmp(
+        "info migrate_parameters")
 
     uri = f"unix:{tmp_path}/mig.sock"
     dst.qmp.cmd("migrate-incoming", uri=uri)
