@@ -16,7 +16,8 @@ PATCHES=$TOP/patches
 COMPRESS_QTESTS="/x86_64/migration/precopy/unix/compress
                  /x86_64/migration/precopy/tcp/compress
                  /x86_64/migration/compress
-                 /x86_64/migration/compress/bad-stream"
+                 /x86_64/migration/compress/bad-stream
+                 /x86_64/migration/compress/bad-frame"
 
 # Identity used for the commits of the materialized tree.  Deliberately not
 # a person: the series carries no personal names or addresses.
