@@ -44,16 +44,28 @@ static void *real(const char *name)
 
 static atomic_long deflate_inits, inflate_inits;
 
+/* Count a call of @what; true (and @strm->msg set) if $@env names it */
+static int inject_failure(atomic_long *calls, const char *env,
+                          const char *what, z_streamp strm)
+{
+    long n = atomic_fetch_add(calls, 1) + 1;
+
+    if (n != env_long(env)) {
+        return 0;
+    }
+    fprintf(stderr, "zshim: %s call %ld fails\n", what, n);
+    strm->msg = (char *)"injected failure";
+    return 1;
+}
+
 int deflateInit2_(z_streamp strm, int level, int method, int windowBits,
                   int memLevel, int strategy, const char *version,
                   int stream_size)
 {
     static int (*fn)(z_streamp, int, int, int, int, int, const char *, int);
-    long n = atomic_fetch_add(&deflate_inits, 1) + 1;
 
-    if (n == env_long("ZSHIM_FAIL_DEFLATE_INIT")) {
-        fprintf(stderr, "zshim: deflateInit2_ call %ld fails\n", n);
-        strm->msg = (char *)"injected failure";
+    if (inject_failure(&deflate_inits, "ZSHIM_FAIL_DEFLATE_INIT",
+                       "deflateInit2_", strm)) {
         return Z_MEM_ERROR;
     }
     if (!fn) {
@@ -66,11 +78,9 @@ int deflateInit2_(z_streamp strm, int level, int method, int windowBits,
 int inflateInit_(z_streamp strm, const char *version, int stream_size)
 {
     static int (*fn)(z_streamp, const char *, int);
-    long n = atomic_fetch_add(&inflate_inits, 1) + 1;
 
-    if (n == env_long("ZSHIM_FAIL_INFLATE_INIT")) {
-        fprintf(stderr, "zshim: inflateInit_ call %ld fails\n", n);
-        strm->msg = (char *)"injected failure";
+    if (inject_failure(&inflate_inits, "ZSHIM_FAIL_INFLATE_INIT",
+                       "inflateInit_", strm)) {
         return Z_MEM_ERROR;
     }
     if (!fn) {
