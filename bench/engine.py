@@ -56,14 +56,15 @@ def run_sampled(vm, samplers, start):
         time.sleep(0.01)
 
 
-def save(src, path, threads, level):
+def save(src, path, threads, level, method):
     """Save the stopped guest to path; return figures."""
     if os.path.exists(path):
         os.unlink(path)
     comp = threads > 0
     set_caps(src, compress=comp)
     if comp:
-        set_params(src, **{"compress-threads": threads, "compress-level": level})
+        set_params(src, **{"compress-threads": threads, "compress-level": level,
+                           "compress-method": method})
     pid = src.proc.pid
     mig = ThreadCPU(pid, "mig/src/main")
     pool = ThreadCPU(pid, "mig/src/comp_")
@@ -82,7 +83,7 @@ def save(src, path, threads, level):
             "mig_cpu_s": mig.total(), "pool_cpu_s": pool.total()}
 
 
-def load(workdir, args, path, dthreads, fill):
+def load(workdir, args, path, dthreads, fill, method):
     dst = VM(workdir, "dst", mem_mb=args.mem_mb, incoming="defer",
              workload={"mode": "idle", "mb": args.region_mb, "fill": fill},
              extra_args=["-name", "dst,debug-threads=on"]).start()
@@ -90,7 +91,8 @@ def load(workdir, args, path, dthreads, fill):
         comp = dthreads > 0
         set_caps(dst, compress=comp)
         if comp:
-            set_params(dst, **{"decompress-threads": dthreads})
+            set_params(dst, **{"decompress-threads": dthreads,
+                               "compress-method": method})
         pid = dst.proc.pid
         main = ThreadCPU(pid, "qemu-system-x86")
         pool = ThreadCPU(pid, "mig/dst/dcmp_")
@@ -118,13 +120,17 @@ def main():
                     help="guest memory filled (the rest stays zero)")
     ap.add_argument("--threads", default=f"1,2,{os.cpu_count()}",
                     help="compress (and decompress) thread counts")
-    ap.add_argument("--levels", default="1,6,9")
+    ap.add_argument("--methods", default="zlib,zstd,lz4",
+                    help="compress-method values")
+    ap.add_argument("--levels", default="1",
+                    help="compress-level values (1-9), each with every method")
     ap.add_argument("--fills", default="mix,random")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(TOP, "build", "bench", "engine.md"))
     args = ap.parse_args()
     threads = sorted({int(t) for t in args.threads.split(",")})
     levels = [int(x) for x in args.levels.split(",")]
+    methods = args.methods.split(",")
     rows = []
     shm = tempfile.mkdtemp(prefix="qemu-mt-engine-", dir="/dev/shm")
     path = os.path.join(shm, "stream")
@@ -136,28 +142,30 @@ def main():
             try:
                 src.wait_ready(timeout=600)
                 src.qmp.cmd("stop")
-                configs = [(0, 0)] + [(t, lv) for lv in levels for t in threads]
-                for t, lv in configs:
+                configs = [(0, 0, "-")] + [(t, lv, m) for m in methods
+                                           for lv in levels for t in threads]
+                for t, lv, m in configs:
                     runs = []
                     for rep in range(args.reps):
-                        print(f"{fill}: save, {t or 'no'} compress threads, level {lv}, "
-                              f"run {rep + 1}", flush=True)
-                        runs.append(save(src, path, t, lv))
+                        print(f"{fill}: save, {t or 'no'} compress threads, {m}, "
+                              f"level {lv}, run {rep + 1}", flush=True)
+                        runs.append(save(src, path, t, lv, m))
                     s = {k: median([r[k] for r in runs]) for k in runs[0]}
-                    row = {"fill": fill, "side": "save", "threads": t, "level": lv, **s}
+                    row = {"fill": fill, "side": "save", "threads": t, "level": lv,
+                           "method": m, **s}
                     rows.append(row)
                     # load what this save wrote: the uncompressed stream, and
                     # the level 1 stream of the most threads
-                    if t == 0 or (lv == 1 and t == max(threads)):
+                    if t == 0 or (lv == levels[0] and t == max(threads)):
                         for d in ([0] if t == 0 else threads):
                             lr = []
                             for rep in range(args.reps):
                                 print(f"{fill}: load, {d or 'no'} decompress threads, "
                                       f"run {rep + 1}", flush=True)
-                                lr.append(load(wd, args, path, d, fill))
+                                lr.append(load(wd, args, path, d, fill, m))
                             ls = {k: median([r[k] for r in lr]) for k in lr[0]}
                             rows.append({"fill": fill, "side": "load", "threads": d,
-                                         "level": lv, "pages": s["pages"],
+                                         "level": lv, "method": m, "pages": s["pages"],
                                          "compressed": s["compressed"], **ls})
             finally:
                 src.kill()
@@ -169,9 +177,9 @@ def main():
            f"({args.region_mb} MiB filled), stopped; stream in /dev/shm; "
            f"median of {args.reps}.  Pages: all guest pages "
            "(zero pages included); us/page: CPU microseconds per compressed page (per page when off).\n",
-           "| content | side | threads | level | pages/s | MiB/s in | ratio | "
+           "| content | side | method | threads | level | pages/s | MiB/s in | ratio | "
            "migration/main thread us/page | pool us/page |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         pps = r["pages"] / r["wall_s"]
         npg = r["compressed"] or r["pages"]
@@ -181,7 +189,7 @@ def main():
         else:
             ratio = ""
             own = r["main_cpu_s"]
-        out.append(f"| {r['fill']} | {r['side']} | {r['threads'] or 'off'} | "
+        out.append(f"| {r['fill']} | {r['side']} | {r['method']} | {r['threads'] or 'off'} | "
                    f"{r['level'] if r['threads'] else '-'} | {pps:,.0f} | "
                    f"{pps * 4096 / 2**20:,.0f} | {ratio} | "
                    f"{own * 1e6 / npg:.2f} | "

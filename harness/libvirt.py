@@ -128,6 +128,17 @@ class Daemon:
                     out.append(m.group(1))
         return out
 
+    def qemu_log(self, dom):
+        """What this daemon's QEMU for dom wrote to stderr (libvirt's
+        per-domain log), or "" if it never ran here."""
+        path = os.path.join(self.env["XDG_CACHE_HOME"], "libvirt", "qemu",
+                            "log", f"{dom}.log")
+        try:
+            with open(path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def qmp_replies(self, key):
         """Raw QMP replies this daemon received that contain "key":."""
         with open(self.log, errors="replace") as f:
@@ -173,12 +184,20 @@ class Pair:
                 os.chown(p, self.user.pw_uid, self.user.pw_gid,
                          follow_symlinks=False)
 
-    def domain_xml(self, name, serial, workload, emulator=None, mem_mb=512):
+    def domain_xml(self, name, serial, workload, emulator=None, mem_mb=512,
+                   qemu_args=()):
         """The project's guest as a TCG domain.  The serial log is appended
-        to by the QEMU on each side in turn: one continuous log."""
+        to by the QEMU on each side in turn: one continuous log.  qemu_args
+        go to QEMU's command line (<qemu:commandline>)."""
         wl = " ".join(f"wl.{k}={v}" for k, v in workload.items())
         emulator = emulator or self.emulator
-        xml = f"""<domain type='qemu'>
+        ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+        cmdline = ""
+        if qemu_args:
+            cmdline = ("  <qemu:commandline>\n"
+                       + "".join(f"    <qemu:arg value='{a}'/>\n" for a in qemu_args)
+                       + "  </qemu:commandline>\n")
+        xml = f"""<domain type='qemu'{ns if qemu_args else ''}>
   <name>{name}</name>
   <memory unit='MiB'>{mem_mb}</memory>
   <vcpu>1</vcpu>
@@ -199,7 +218,7 @@ class Pair:
     <memballoon model='none'/>
     <video><model type='none'/></video>
   </devices>
-</domain>
+{cmdline}</domain>
 """
         path = os.path.join(self.top, f"{name}.xml")
         with open(path, "w") as f:
