@@ -32,6 +32,10 @@ class ThreadCPU:
     def __init__(self, pid, prefix):
         self.pid, self.prefix = pid, prefix
         self.seen = {}
+        # what threads that already run (the destination's main thread)
+        # spent before the measurement: not counted
+        self.base = {tid: sec for tid, (name, sec) in thread_cpu(pid).items()
+                     if name.startswith(prefix)}
 
     def sample(self):
         for tid, (name, sec) in thread_cpu(self.pid).items():
@@ -39,7 +43,7 @@ class ThreadCPU:
                 self.seen[tid] = sec
 
     def total(self):
-        return sum(self.seen.values())
+        return sum(sec - self.base.get(tid, 0) for tid, sec in self.seen.items())
 
 
 def run_sampled(vm, samplers, start):
