@@ -37,8 +37,8 @@ fi
 # tree does not know yet (lz4 before the series adds it), and with
 # --without-default-features it stays off once a later commit brings it
 # back (auto, which that makes off).  Regenerate, then switch on again
-# each --enable-X feature that is not "enabled" (boolean options such as
-# asan keep their value).
+# each --enable-X feature (an option whose choices include "enabled") that
+# is not "enabled"; boolean options such as asan keep their value.
 ninja -C "$QEMU_BUILD" build.ninja >/dev/null
 want=$(printf '%s\n' "${CONFIGURE_FLAGS[@]}" | sed -n 's/^--enable-//p')
 off=$("$QEMU_BUILD/pyvenv/bin/meson" introspect --buildoptions "$QEMU_BUILD" |
@@ -46,7 +46,7 @@ off=$("$QEMU_BUILD/pyvenv/bin/meson" introspect --buildoptions "$QEMU_BUILD" |
 import json, os, sys
 want = set(os.environ["WANT"].split())
 print(" ".join("-D%s=enabled" % o["name"] for o in json.load(sys.stdin)
-               if o["type"] == "feature" and o["name"] in want
+               if "enabled" in (o.get("choices") or []) and o["name"] in want
                and o["value"] != "enabled"))')
 if [ -n "$off" ]; then
     log "re-enabling: $off"
