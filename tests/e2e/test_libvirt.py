@@ -171,7 +171,7 @@ def test_mt_with_method_property(pair, guest):
     """--comp-methods mt with compress-method=zstd chosen in the domain
     XML: libvirt carries the XML to the destination, so both QEMUs agree."""
     hb = guest.heartbeats()[-1]
-    r = migrate(pair.a, pair.b, "--comp-methods", "mt",
+    r = migrate(pair.a, pair.b, "--comp-methods", "mt", "--comp-mt-level", "1",
                 "--comp-mt-threads", "2", "--comp-mt-dthreads", "2")
     assert r.returncode == 0, r.stderr
     assert pair.b.domstate(DOM) == "running"
