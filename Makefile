@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build verify guest qemu72 qtest e2e check repeat sanitize demo bench bench-engine clean distclean
+.PHONY: all deps base materialize export build verify guest qemu72 qtest e2e check repeat sanitize demo bench bench-engine bench-codec clean distclean
 
 all: build
 
@@ -49,6 +49,9 @@ bench: build guest qemu72
 # pages/s through the compression path, no link
 bench-engine: build guest
 	/usr/bin/python3 bench/engine.py $(ENGINE_ARGS)
+# the page codecs alone on a dump of the test guest's RAM (one core)
+bench-codec: build guest
+	/usr/bin/python3 bench/codec.py $(CODEC_ARGS)
 
 clean:
 	rm -rf build/qemu build/guest build/logs
