@@ -209,8 +209,8 @@ int main(int argc, char **argv)
     len = malloc(pages * sizeof(*len));
     memset(out, 0, pages * PAGE * 2);
 
-    printf("Image %s: %zu pages, %zu non-zero pages used (every third "
-           "non-zero page); best of %d passes, one core.\n\n",
+    printf("Image %s: %zu pages; used %zu (every third "
+           "page that is not all zeroes); best of %d passes, one core.\n\n",
            argv[1], all, pages, reps);
     printf("| method | level | pages/frame | min match | ratio | "
            "compress us/page | decode us/page |\n");
