@@ -1,9 +1,11 @@
 """The ratio that turns dirty guest RAM into stream bytes (for the
 switchover decision, expected-downtime and auto-converge's trigger) is
 that of what the last period really sent, compressed and raw pages
-together: with one compression thread and compress-wait-thread off most
-pages go out raw, and a ratio of the compressed pages alone (what the
-engine used before) would promise half the bytes the stream carries."""
+together: with one compression thread and compress-wait-thread off about
+a third of the pages go out raw (the rest fill a 256-page batch while the
+period's budget lasts), and a ratio of the compressed pages alone (what
+the engine used before) would promise 30 % fewer bytes than the stream
+carries."""
 
 import re
 
@@ -17,6 +19,13 @@ BUSY = dict(DIRTY, mb=16, dirty_mbps=32)
 TRACE_RE = re.compile(r"ram_compress_update_rates pages=(\d+) ratio=(\d+)/1000")
 
 
+def periods(trace):
+    """(pages, ratio) of each period that sent 1000 pages or more"""
+    text = trace.read_text() if trace.exists() else ""
+    return [(int(p), int(r) / 1000) for p, r in TRACE_RE.findall(text)
+            if int(p) >= 1000]
+
+
 def test_switchover_ratio_counts_raw_pages(vms, tmp_path):
     trace = tmp_path / "src.trace"
     src = vms("src", workload=BUSY, mem_mb=256, extra_args=[
@@ -27,10 +36,10 @@ def test_switchover_ratio_counts_raw_pages(vms, tmp_path):
     start_migration(src, dst, f"unix:{tmp_path}/mig.sock",
                     caps={"compress": True},
                     params={"compress_threads": 1, "compress_wait_thread": False,
-                            "downtime_limit": 1, "max_bandwidth": 16 << 20},
+                            "downtime_limit": 1, "max_bandwidth": 24 << 20},
                     dst_params={})
-    src.wait_for(lambda: src.qmp.cmd("query-migrate").get(
-        "ram", {}).get("dirty-sync-count", 0) >= 6, 120, "6 dirty bitmap syncs")
+    # the ratio is taken once a period (a second at least): wait for three
+    src.wait_for(lambda: len(periods(trace)) >= 3, 120, "3 rate periods")
     set_params(src, downtime_limit=2000, max_bandwidth=1 << 30)
     info = wait_status(src, timeout=120)
     assert_migrated(src, dst, info)
@@ -38,8 +47,8 @@ def test_switchover_ratio_counts_raw_pages(vms, tmp_path):
 
     ram, comp = info["ram"], info["compression"]
     nonzero = ram["normal"] + comp["pages"]
-    # most non-zero pages went raw (busy counts zero pages too)
-    assert ram["normal"] > 0.3 * nonzero, (ram, comp)
+    # a third of the non-zero pages went raw (busy counts zero pages too)
+    assert ram["normal"] > 0.2 * nonzero, (ram, comp)
     # the whole migration's stream bytes per page byte, zero pages left out
     stream = (ram["precopy-bytes"] + ram["downtime-bytes"]
               - 9 * ram["duplicate"]) / (nonzero * 4096)
@@ -47,9 +56,7 @@ def test_switchover_ratio_counts_raw_pages(vms, tmp_path):
         (comp["pages"] * 4096)
     assert stream > 1.3 * compressed_only, (stream, compressed_only)
 
-    periods = [(int(p), int(r) / 1000) for p, r in TRACE_RE.findall(trace.read_text())]
-    periods = [(p, r) for p, r in periods if p >= 1000]
-    assert len(periods) >= 3, trace.read_text()
-    for pages, ratio in periods:
+    assert len(periods(trace)) >= 3, trace.read_text()
+    for pages, ratio in periods(trace):
         assert abs(ratio - stream) < 0.25 * stream, (pages, ratio, stream)
         assert ratio > 1.15 * compressed_only, (pages, ratio, compressed_only)
