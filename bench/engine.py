@@ -66,6 +66,8 @@ def save(src, path, threads, level, method):
         os.unlink(path)
     comp = threads > 0
     set_caps(src, compress=comp)
+    # no cap on the stream: QEMU's default max-bandwidth is 128 MiB/s
+    set_params(src, **{"max-bandwidth": 1 << 40})
     if comp:
         set_params(src, **{"compress-threads": threads, "compress-level": level,
                            "compress-method": method})

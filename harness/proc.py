@@ -9,7 +9,7 @@ def _stat_cpu(path):
     try:
         with open(path) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):   # ESRCH: it ended
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -25,7 +25,7 @@ def thread_cpu(pid):
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 name = f.read().strip()
-        except FileNotFoundError:       # the thread ended meanwhile
+        except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile
             continue
         sec = _stat_cpu(f"/proc/{pid}/task/{tid}/stat")
         if sec is not None:
