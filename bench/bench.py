@@ -99,6 +99,10 @@ def modes(args):
                          dict(mfd, **{"multifd-compression": "zstd",
                                       "multifd-zstd-level": args.level})),
         "xbzrle": (None, {"xbzrle": True}, {}),
+        # compression in the first pass, XBZRLE for cached pages after it
+        "compress+xbzrle": (None, {"compress": True, "xbzrle": True}, comp),
+        "compress-zstd+xbzrle": (None, {"compress": True, "xbzrle": True},
+                                 dict(comp, **{"compress-method": "zstd"})),
         "7.2-compress": ("7.2", {"compress": True}, comp),
         "7.2-none": ("7.2", {}, {}),
     }

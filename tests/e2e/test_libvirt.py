@@ -210,16 +210,26 @@ def test_mt_method_mismatch_fails_cleanly(pair, guest):
     guest.assert_healthy_after(hb, passes=1)
 
 
-def test_mt_with_xbzrle_is_refused(pair, guest):
-    """Until XBZRLE coexistence exists, mt,xbzrle fails with a clear error
-    and the guest runs on at the source."""
-    hb = guest.heartbeats()[-1]
-    r = migrate(pair.a, pair.b, "--comp-methods", "mt,xbzrle")
-    assert r.returncode != 0
-    assert "'compress' is not compatible with 'xbzrle'" in r.stderr, r.stderr
-    assert pair.a.domstate(DOM) == "running"
-    assert pair.b.domstate(DOM) in (None, "shut off")
-    guest.assert_healthy_after(hb, passes=1)
+def test_mt_with_xbzrle(pair, guest):
+    """--comp-methods mt,xbzrle a -> b and back: libvirt sets both
+    capabilities on both sides; compression in the first pass, XBZRLE for
+    pages it has cached afterwards; the guest's check stays clean."""
+    for src, dst in ((pair.a, pair.b), (pair.b, pair.a)):
+        hb = guest.heartbeats()[-1]
+        r = migrate(src, dst, "--comp-methods", "mt,xbzrle",
+                    "--comp-mt-threads", "2", "--comp-mt-dthreads", "2",
+                    "--comp-mt-level", "1")
+        assert r.returncode == 0, r.stderr
+        assert dst.domstate(DOM) == "running"
+        assert src.domstate(DOM) in (None, "shut off")
+        for d in (src, dst):
+            caps = [json.loads(m)["arguments"]["capabilities"]
+                    for m in last_sent(d, "migrate-set-capabilities")]
+            assert any({"capability": "compress", "state": True} in c and
+                       {"capability": "xbzrle", "state": True} in c
+                       for c in caps), caps
+        assert compressed_pages_reported(src) > 0
+        guest.assert_healthy_after(hb)
 
 
 def test_compressed_means_xbzrle(pair, guest):

@@ -141,6 +141,48 @@ def test_compressed_dirty_guest(vms, tmp_path, method):
     assert_guest_healthy_after(src, dst)
 
 
+@pytest.mark.parametrize("method", ["zlib", "zstd"])
+def test_compressed_xbzrle_dirty_guest(vms, tmp_path, method):
+    """compress and xbzrle together, the guest dirtying memory: after the
+    first pass, pages XBZRLE has cached go as deltas against the cache and
+    the others are compressed from the copy put in the cache.  A cache that
+    differs from what the destination has corrupts the guest silently:
+    the guest's integrity check must stay clean."""
+    src, dst = start_pair(vms)
+    for vm in (src, dst):
+        vm.qmp.cmd("migrate-set-capabilities", capabilities=[
+            {"capability": "compress", "state": True},
+            {"capability": "xbzrle", "state": True}])
+        vm.qmp.cmd("migrate-set-parameters", **{"compress-method": method})
+    # a cache for a quarter of the region: hits and misses in each pass;
+    # passes of a few seconds (8 MB/s) and a 1 ms downtime limit: the
+    # guest dirties more than that in each, so five passes at least
+    src.qmp.cmd("migrate-set-parameters", **{
+        "compress-threads": 2, "xbzrle-cache-size": 16 << 20,
+        "max-bandwidth": 8 << 20, "downtime-limit": 1})
+    dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
+
+    uri = f"unix:{tmp_path}/mig.sock"
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    src.qmp.cmd("migrate", uri=uri)
+
+    def syncs():
+        info = src.qmp.cmd("query-migrate")
+        assert info["status"] in ("setup", "active", "completed"), info
+        return info.get("ram", {}).get("dirty-sync-count", 0) >= 5
+    src.wait_for(syncs, 180, "five dirty bitmap syncs")
+    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 30,
+                                             "downtime-limit": 300})
+    info = wait_status(src)
+    assert_migrated(src, dst, info)
+    cache = info["xbzrle-cache"]
+    assert info["ram"]["dirty-sync-count"] >= 5, info["ram"]
+    assert cache["pages"] > 0 and cache["cache-miss"] > 0, cache
+    assert info["compression"]["pages"] > 8192, info["compression"]
+    assert "xbzrle pages:" in src.qmp.hmp("info migrate")
+    assert_guest_healthy_after(src, dst)
+
+
 def test_savevm_loadvm_compressed(vms, tmp_path):
     """savevm with compress on writes compressed pages into the snapshot.
     Loading it without the capability fails cleanly and starts nothing;
