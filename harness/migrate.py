@@ -32,6 +32,16 @@ def wait_status(vm, statuses=DONE, timeout=300, interval=0.1):
         time.sleep(interval)
 
 
+def wait_syncs(vm, syncs, timeout=180):
+    """Wait until the migration from vm has synchronized its dirty bitmap
+    syncs times (or completed); fail if it failed or was cancelled."""
+    def done():
+        info = vm.qmp.cmd("query-migrate")
+        assert info["status"] in ("setup", "active", "completed"), info
+        return info.get("ram", {}).get("dirty-sync-count", 0) >= syncs
+    vm.wait_for(done, timeout, f"{syncs} dirty bitmap syncs")
+
+
 def start_migration(src, dst, uri, caps=None, params=None, dst_params=None):
     """Configure both sides and start migrating src to dst (-incoming defer)."""
     caps = caps or {}

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from harness.migrate import wait_status
+from harness.migrate import wait_status, wait_syncs
 from harness.vm import QEMU, free_port, qemu72
 
 OLD = qemu72()
@@ -111,12 +111,7 @@ def start_xbzrle_migration(src, dst, uri):
     if dst:
         dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
     src.qmp.cmd("migrate", uri=uri)
-
-    def syncs():
-        info = src.qmp.cmd("query-migrate")
-        assert info["status"] in ("setup", "active", "completed"), info
-        return info.get("ram", {}).get("dirty-sync-count", 0) >= 5
-    src.wait_for(syncs, 180, "five dirty bitmap syncs")
+    wait_syncs(src, 5)
     last = src.heartbeats()[-1]
     src.qmp.cmd("stop")
     src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 30,

@@ -3,11 +3,10 @@ patched QEMUs, checked by the guest's own memory-integrity workload."""
 
 import os
 import subprocess
-import time
 
 import pytest
 
-from harness.migrate import migrate, start_migration, wait_status
+from harness.migrate import migrate, start_migration, wait_status, wait_syncs
 from harness.vm import free_port
 
 # A guest that keeps dirtying memory while it migrates.
@@ -165,12 +164,7 @@ def test_compressed_xbzrle_dirty_guest(vms, tmp_path, method):
     uri = f"unix:{tmp_path}/mig.sock"
     dst.qmp.cmd("migrate-incoming", uri=uri)
     src.qmp.cmd("migrate", uri=uri)
-
-    def syncs():
-        info = src.qmp.cmd("query-migrate")
-        assert info["status"] in ("setup", "active", "completed"), info
-        return info.get("ram", {}).get("dirty-sync-count", 0) >= 5
-    src.wait_for(syncs, 180, "five dirty bitmap syncs")
+    wait_syncs(src, 5)
     src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 30,
                                              "downtime-limit": 300})
     info = wait_status(src)
