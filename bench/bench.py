@@ -20,7 +20,6 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,47 +28,10 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
+from harness.link import IP_DST, NS_DST, NS_SRC, Link  # noqa: E402
 from harness.migrate import set_caps, set_params  # noqa: E402
 from harness.proc import process_cpu, thread_cpu  # noqa: E402
 from harness.vm import QEMU, VM, heartbeat, qemu72  # noqa: E402
-
-NS_SRC, NS_DST = "qemu-mt-src", "qemu-mt-dst"
-IP_SRC, IP_DST = "10.199.0.1", "10.199.0.2"
-VETH_SRC, VETH_DST = "qmt-s", "qmt-d"
-
-
-def sh(*cmd, check=True):
-    return subprocess.run(cmd, check=check, capture_output=True, text=True)
-
-
-class Link:
-    """veth pair between two namespaces; set(mbit) shapes src -> dst."""
-
-    def __enter__(self):
-        self.down()
-        sh("ip", "netns", "add", NS_SRC)
-        sh("ip", "netns", "add", NS_DST)
-        sh("ip", "link", "add", VETH_SRC, "netns", NS_SRC, "type", "veth",
-           "peer", "name", VETH_DST, "netns", NS_DST)
-        for ns, dev, ip in ((NS_SRC, VETH_SRC, IP_SRC), (NS_DST, VETH_DST, IP_DST)):
-            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        return self
-
-    def set(self, mbit):
-        # burst: at least one 10 ms worth of data, never below 64 KiB
-        burst = max(64 * 1024, mbit * 1000 * 1000 // 8 // 100)
-        sh("ip", "netns", "exec", NS_SRC, "tc", "qdisc", "replace", "dev",
-           VETH_SRC, "root", "tbf", "rate", f"{mbit}mbit", "burst", str(burst),
-           "latency", "50ms")
-
-    def down(self):
-        for ns in (NS_SRC, NS_DST):
-            sh("ip", "netns", "del", ns, check=False)
-
-    def __exit__(self, *exc):
-        self.down()
 
 
 def modes(args):
@@ -396,7 +358,7 @@ def write_report(data, out):
     results, t_start, t_end = data["results"], data.get("t_start"), data.get("t_end")
     when = (f"Date: {time.strftime('%Y-%m-%d', time.gmtime(t_start))}, "
             f"{(t_end - t_start) / 60:.0f} min  " if t_start and t_end else "")
-    md = [f"# Benchmark results\n",
+    md = ["# Benchmark results\n",
           f"Command: `{data['command']}`  ",
           f"Machine: {data['machine']}  ",
           when,
