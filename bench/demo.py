@@ -18,7 +18,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from harness.link import IP_DST, NS_DST, NS_SRC, Link  # noqa: E402
-from harness.migrate import migrate  # noqa: E402
+from harness.migrate import migrate, real_downtime_ms  # noqa: E402
 from harness.vm import VM, free_port  # noqa: E402
 
 
@@ -63,6 +63,7 @@ def run_mode(workdir, args, caps, params, link):
             return None, f"migration {info['status']}: {info.get('error-desc')}"
         # the guest must run on at the destination with its memory intact
         dst.wait_for(lambda: len(dst.heartbeats()) >= 3, 60, "guest heartbeat")
+        info["real-downtime"] = real_downtime_ms(src, dst)
         hb = dst.heartbeats()[-1]
         if hb["errors"] or dst.corruptions():
             return None, f"guest reported corruption: {dst.corruptions()[:3]}"
@@ -119,6 +120,8 @@ def main():
           f"{args.downtime_ms} ms\n")
     rows = [("total time(msec):", lambda i: i["total-time"]),
             ("downtime(msec):", lambda i: i["downtime"]),
+            ("real downtime(msec):", lambda i: "n/a" if i["real-downtime"] is None
+             else f"{i['real-downtime']:.0f}"),
             ("transferred ram(kB):", lambda i: i["ram"]["transferred"] // 1024),
             ("throughput(mbps):", lambda i: f"{i['ram']['mbps']:.2f}"),
             ("total ram(kB):", lambda i: i["ram"]["total"] // 1024)]
