@@ -60,6 +60,40 @@ def wait_syncs(vm, syncs, timeout=180):
     vm.wait_for(done, timeout, f"{syncs} dirty bitmap syncs")
 
 
+def migrate_compress_xbzrle(src, dst, uri, method=None, stop_source=False):
+    """Migrate with compress and xbzrle on both sides (dst: -incoming defer;
+    None: uri writes a stream to a file): a cache for a quarter of the workload's 64 MiB
+    (hits and misses in every pass), passes of a few seconds (8 MB/s) under
+    a 1 ms downtime limit, so five passes at least while the guest writes;
+    then the source stopped if stop_source, and the limits lifted.  Returns
+    the last heartbeat before that and the source's final query-migrate."""
+    sides = (src, dst) if dst else (src,)
+    for vm in sides:
+        set_caps(vm, compress=True, xbzrle=True)
+        if method:
+            set_params(vm, compress_method=method)
+    set_params(src, compress_threads=2, xbzrle_cache_size=16 << 20,
+               max_bandwidth=8 << 20, downtime_limit=1)
+    if dst:
+        set_params(dst, decompress_threads=2)
+        dst.qmp.cmd("migrate-incoming", uri=uri)
+    src.qmp.cmd("migrate", uri=uri)
+    wait_syncs(src, 5)
+    last = src.heartbeats()[-1]
+    if stop_source:
+        src.qmp.cmd("stop")
+    set_params(src, max_bandwidth=1 << 30, downtime_limit=300)
+    return last, wait_status(src)
+
+
+def assert_compress_xbzrle_used(info):
+    """Five passes or more, the region compressed, XBZRLE hits and misses."""
+    assert info["ram"]["dirty-sync-count"] >= 5, info["ram"]
+    assert info["compression"]["pages"] > 8192, info["compression"]
+    cache = info["xbzrle-cache"]
+    assert cache["pages"] > 0 and cache["cache-miss"] > 0, cache
+
+
 def start_migration(src, dst, uri, caps=None, params=None, dst_params=None):
     """Configure both sides and start migrating src to dst (-incoming defer)."""
     caps = caps or {}

@@ -15,7 +15,8 @@ import os
 
 import pytest
 
-from harness.migrate import wait_status, wait_syncs
+from harness.migrate import (assert_compress_xbzrle_used,
+                             migrate_compress_xbzrle, wait_status)
 from harness.vm import QEMU, free_port, qemu72
 
 OLD = qemu72()
@@ -95,33 +96,12 @@ def test_golden_stream_from_72(vms, tmp_path):
     assert hbs[-1]["errors"] == 0 and dst.corruptions() == [], hbs[-1]
 
 
-def start_xbzrle_migration(src, dst, uri):
-    """compress and xbzrle on both sides (dst None: a stream to a file),
-    a cache for a quarter of the
-    region, passes of a few seconds (8 MB/s) under a 1 ms downtime limit;
-    start, and stop the source after five passes (see above), the guest
-    writing until then; return the last heartbeat before the stop."""
-    for vm in (src, dst) if dst else (src,):
-        vm.qmp.cmd("migrate-set-capabilities", capabilities=[
-            {"capability": "compress", "state": True},
-            {"capability": "xbzrle", "state": True}])
-    src.qmp.cmd("migrate-set-parameters", **{
-        "compress-threads": 2, "xbzrle-cache-size": 16 << 20,
-        "max-bandwidth": 8 << 20, "downtime-limit": 1})
-    if dst:
-        dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
-    src.qmp.cmd("migrate", uri=uri)
-    wait_syncs(src, 5)
-    last = src.heartbeats()[-1]
-    src.qmp.cmd("stop")
-    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 30,
-                                             "downtime-limit": 300})
-    info = wait_status(src)
+def migrate_stopping(src, dst, uri):
+    """compress and xbzrle, the source stopped before the switchover (see
+    above); the last heartbeat before the stop."""
+    last, info = migrate_compress_xbzrle(src, dst, uri, stop_source=True)
     assert info["status"] == "completed", info
-    assert info["ram"]["dirty-sync-count"] >= 5, info["ram"]
-    assert info["compression"]["pages"] > 8192, info["compression"]
-    cache = info["xbzrle-cache"]
-    assert cache["pages"] > 0 and cache["cache-miss"] > 0, cache
+    assert_compress_xbzrle_used(info)
     return last
 
 
@@ -134,8 +114,7 @@ def test_compress_xbzrle_to_72(vms):
     dst = side(vms, "dst", True, incoming="defer")
     src.wait_ready()
     uri = f"tcp:127.0.0.1:{free_port()}"
-    dst.qmp.cmd("migrate-incoming", uri=uri)
-    last = start_xbzrle_migration(src, dst, uri)
+    last = migrate_stopping(src, dst, uri)
     assert wait_status(dst)["status"] == "completed"
     dst.qmp.cmd("cont")
 
@@ -164,7 +143,7 @@ def test_compress_xbzrle_stream_from_72(vms, tmp_path):
     stream = str(tmp_path / "qemu72-xbzrle.mig")
     src = side(vms, "src", True)
     src.wait_ready()
-    start_xbzrle_migration(src, None, f"exec:cat > {stream}")
+    migrate_stopping(src, None, f"exec:cat > {stream}")
     src.quit()
 
     digests = []

@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-from harness.migrate import migrate, start_migration, wait_status, wait_syncs
+from harness.migrate import (assert_compress_xbzrle_used, migrate,
+                             migrate_compress_xbzrle, start_migration,
+                             wait_status)
 from harness.vm import free_port
 
 # A guest that keeps dirtying memory while it migrates.
@@ -148,31 +150,10 @@ def test_compressed_xbzrle_dirty_guest(vms, tmp_path, method):
     differs from what the destination has corrupts the guest silently:
     the guest's integrity check must stay clean."""
     src, dst = start_pair(vms)
-    for vm in (src, dst):
-        vm.qmp.cmd("migrate-set-capabilities", capabilities=[
-            {"capability": "compress", "state": True},
-            {"capability": "xbzrle", "state": True}])
-        vm.qmp.cmd("migrate-set-parameters", **{"compress-method": method})
-    # a cache for a quarter of the region: hits and misses in each pass;
-    # passes of a few seconds (8 MB/s) and a 1 ms downtime limit: the
-    # guest dirties more than that in each, so five passes at least
-    src.qmp.cmd("migrate-set-parameters", **{
-        "compress-threads": 2, "xbzrle-cache-size": 16 << 20,
-        "max-bandwidth": 8 << 20, "downtime-limit": 1})
-    dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
-
     uri = f"unix:{tmp_path}/mig.sock"
-    dst.qmp.cmd("migrate-incoming", uri=uri)
-    src.qmp.cmd("migrate", uri=uri)
-    wait_syncs(src, 5)
-    src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 30,
-                                             "downtime-limit": 300})
-    info = wait_status(src)
+    _, info = migrate_compress_xbzrle(src, dst, uri, method)
     assert_migrated(src, dst, info)
-    cache = info["xbzrle-cache"]
-    assert info["ram"]["dirty-sync-count"] >= 5, info["ram"]
-    assert cache["pages"] > 0 and cache["cache-miss"] > 0, cache
-    assert info["compression"]["pages"] > 8192, info["compression"]
+    assert_compress_xbzrle_used(info)
     assert "xbzrle pages:" in src.qmp.hmp("info migrate")
     assert_guest_healthy_after(src, dst)
 
