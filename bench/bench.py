@@ -28,7 +28,7 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
-from harness.link import IP_DST, NS_DST, NS_SRC, Link  # noqa: E402
+from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns  # noqa: E402
 from harness.migrate import set_caps, set_params  # noqa: E402
 from harness.proc import process_cpu, thread_cpu  # noqa: E402
 from harness.vm import QEMU, VM, heartbeat, qemu72  # noqa: E402
@@ -120,10 +120,10 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
     if workload == "dirty":
         wl["dirty_mbps"] = args.dirty_mbps
     src = VM(workdir, "src", mem_mb=args.mem_mb, workload=wl, qemu=binary,
-             env=env, extra_args=extra, wrapper=["ip", "netns", "exec", NS_SRC])
+             env=env, extra_args=extra, wrapper=in_netns(NS_SRC))
     dst = VM(workdir, "dst", mem_mb=args.mem_mb, workload=wl, qemu=binary,
              env=env, extra_args=extra, incoming="defer",
-             wrapper=["ip", "netns", "exec", NS_DST])
+             wrapper=in_netns(NS_DST))
     res = {"mode": mode, "workload": workload, "link_mbit": mbit, "run": run_id}
     try:
         src.start()

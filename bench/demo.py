@@ -17,7 +17,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness.link import IP_DST, NS_DST, NS_SRC, Link  # noqa: E402
+from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns  # noqa: E402
 from harness.migrate import migrate, real_downtime_ms  # noqa: E402
 from harness.vm import VM, free_port  # noqa: E402
 
@@ -34,8 +34,8 @@ def modes(args):
 def run_mode(workdir, args, caps, params, link):
     workload = {"mode": args.workload, "mb": args.region_mb,
                 "dirty_mbps": args.dirty_mbps, "hb_ms": 250}
-    src_ns = ["ip", "netns", "exec", NS_SRC] if link else []
-    dst_ns = ["ip", "netns", "exec", NS_DST] if link else []
+    src_ns = in_netns(NS_SRC) if link else []
+    dst_ns = in_netns(NS_DST) if link else []
     src = VM(workdir, "src", mem_mb=args.mem_mb, workload=workload,
              wrapper=src_ns)
     dst = VM(workdir, "dst", mem_mb=args.mem_mb, workload=workload,

@@ -10,6 +10,11 @@ IP_SRC, IP_DST = "10.199.0.1", "10.199.0.2"
 VETH_SRC, VETH_DST = "qmt-s", "qmt-d"
 
 
+def in_netns(ns):
+    """The command prefix that runs a program in network namespace ns."""
+    return ["ip", "netns", "exec", ns]
+
+
 def sh(*cmd, check=True):
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
