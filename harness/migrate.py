@@ -94,6 +94,37 @@ def assert_compress_xbzrle_used(info):
     assert cache["pages"] > 0 and cache["cache-miss"] > 0, cache
 
 
+def migrate_compress_postcopy(src, dst, uri, method=None, stop_source=False):
+    """Migrate with compress and postcopy-ram on both sides (dst:
+    -incoming defer): a precopy phase at 8 MB/s until 2048 pages went
+    compressed, then migrate-start-postcopy (the source stopped first if
+    stop_source).  Returns the source's final query-migrate."""
+    for vm in (src, dst):
+        set_caps(vm, compress=True, postcopy_ram=True)
+        if method:
+            set_params(vm, compress_method=method)
+    set_params(src, compress_threads=2, max_bandwidth=8 << 20)
+    set_params(dst, decompress_threads=2)
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    if stop_source:
+        src.qmp.cmd("stop")
+    src.qmp.cmd("migrate", uri=uri)
+
+    def compressed():
+        info = src.qmp.cmd("query-migrate")
+        assert info["status"] in ("setup", "active"), info
+        return info.get("compression", {}).get("pages", 0) >= 2048
+    src.wait_for(compressed, 120, "2048 compressed pages")
+    src.qmp.cmd("migrate-start-postcopy")
+    return wait_status(src)
+
+
+def assert_compress_postcopy_used(info):
+    """Pages compressed in the precopy phase, the rest sent by postcopy."""
+    assert info["compression"]["pages"] >= 2048, info["compression"]
+    assert info["ram"]["postcopy-bytes"] > 0, info["ram"]
+
+
 def start_migration(src, dst, uri, caps=None, params=None, dst_params=None):
     """Configure both sides and start migrating src to dst (-incoming defer)."""
     caps = caps or {}

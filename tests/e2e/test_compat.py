@@ -15,7 +15,9 @@ import os
 
 import pytest
 
-from harness.migrate import (assert_compress_xbzrle_used,
+from harness.migrate import (assert_compress_postcopy_used,
+                             assert_compress_xbzrle_used,
+                             migrate_compress_postcopy,
                              migrate_compress_xbzrle, wait_status)
 from harness.vm import QEMU, free_port, qemu72
 
@@ -61,6 +63,27 @@ def test_compress_across_versions(vms, src_old):
     assert stats["compressed-size"] < stats["pages"] * 4096 * 0.7, stats
     assert wait_status(dst)["status"] == "completed"
     dst.qmp.cmd("cont")
+
+    hbs = dst.wait_passes(2, 90)
+    assert hbs[0]["seq"] > last["seq"], (hbs[0], last)
+    assert hbs[-1]["errors"] == 0 and dst.corruptions() == [], hbs[-1]
+
+
+@pytest.mark.parametrize("src_old", [True, False], ids=["7.2-to-ours", "ours-to-7.2"])
+def test_compress_postcopy_across_versions(vms, src_old):
+    """compress with postcopy-ram, as 7.2 to 9.0 allowed: 7.2 compresses
+    in both phases, ours in the precopy phase only; either loads the
+    other's stream.  The source is stopped (see above); the destination
+    runs from the switch on, pulling the pages it lacks."""
+    src = side(vms, "src", src_old)
+    dst = side(vms, "dst", not src_old, incoming="defer")
+    src.wait_ready()
+    last = src.heartbeats()[-1]
+    info = migrate_compress_postcopy(src, dst, f"tcp:127.0.0.1:{free_port()}",
+                                     stop_source=True)
+    assert info["status"] == "completed", info
+    assert_compress_postcopy_used(info)
+    assert wait_status(dst)["status"] == "completed"
 
     hbs = dst.wait_passes(2, 90)
     assert hbs[0]["seq"] > last["seq"], (hbs[0], last)

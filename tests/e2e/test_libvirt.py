@@ -9,11 +9,12 @@ guest's own integrity workload, by libvirt's QMP log and by domjobinfo.
 import json
 import os
 import re
+import stat
 import time
 
 import pytest
 
-from harness.libvirt import LIBVIRTD, VIRSH, Pair
+from harness.libvirt import LIBVIRTD, VIRSH, Pair, ensure_user
 from harness.vm import BUILD, SerialLog, free_port
 
 DOM = "mtguest"
@@ -230,6 +231,48 @@ def test_mt_with_xbzrle(pair, guest):
                        for c in caps), caps
         assert compressed_pages_reported(src) > 0
         guest.assert_healthy_after(hb)
+
+
+@pytest.fixture
+def userfaultfd_for_qemu():
+    """Postcopy needs userfaultfd, which the daemons' unprivileged QEMUs
+    may not open by default: the system libvirt grants its QEMUs
+    /dev/userfaultfd, so the test lets their group use it meanwhile."""
+    dev = "/dev/userfaultfd"
+    if not os.path.exists(dev):
+        pytest.skip("no /dev/userfaultfd (Linux 6.1 or later)")
+    st = os.stat(dev)
+    os.chown(dev, st.st_uid, ensure_user().pw_gid)
+    os.chmod(dev, 0o660)
+    yield
+    os.chown(dev, st.st_uid, st.st_gid)
+    os.chmod(dev, stat.S_IMODE(st.st_mode))
+
+
+def test_mt_with_postcopy(pair, guest, userfaultfd_for_qemu):
+    """--comp-methods mt --postcopy --postcopy-after-precopy: libvirt sets
+    compress, postcopy-ram and (libvirt 10.0 and later, whenever both QEMUs
+    offer it) postcopy-preempt on both sides and switches to postcopy after
+    the first pass; pages are compressed before the switch, the rest is
+    pulled by the running destination; the guest's check stays clean."""
+    hb = guest.heartbeats()[-1]
+    r = migrate(pair.a, pair.b, "--comp-methods", "mt",
+                "--comp-mt-threads", "2", "--comp-mt-dthreads", "2",
+                "--comp-mt-level", "1", "--postcopy",
+                "--postcopy-after-precopy", "--bandwidth", "16")
+    assert r.returncode == 0, r.stderr
+    assert pair.b.domstate(DOM) == "running"
+    assert pair.a.domstate(DOM) in (None, "shut off")
+    for d in (pair.a, pair.b):
+        caps = [json.loads(m)["arguments"]["capabilities"]
+                for m in last_sent(d, "migrate-set-capabilities")]
+        assert any({"capability": "compress", "state": True} in c and
+                   {"capability": "postcopy-ram", "state": True} in c and
+                   {"capability": "postcopy-preempt", "state": True} in c
+                   for c in caps), caps
+    last_sent(pair.a, "migrate-start-postcopy")
+    assert compressed_pages_reported(pair.a) > 0
+    guest.assert_healthy_after(hb)
 
 
 def test_compressed_means_xbzrle(pair, guest):

@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-from harness.migrate import (assert_compress_xbzrle_used, migrate,
+from harness.migrate import (assert_compress_postcopy_used,
+                             assert_compress_xbzrle_used, migrate,
+                             migrate_compress_postcopy,
                              migrate_compress_xbzrle, start_migration,
                              wait_status)
 from harness.vm import free_port
@@ -155,6 +157,20 @@ def test_compressed_xbzrle_dirty_guest(vms, tmp_path, method):
     assert_migrated(src, dst, info)
     assert_compress_xbzrle_used(info)
     assert "xbzrle pages:" in src.qmp.hmp("info migrate")
+    assert_guest_healthy_after(src, dst)
+
+
+@pytest.mark.parametrize("method", ["zlib", "zstd"])
+def test_compressed_postcopy_dirty_guest(vms, tmp_path, method):
+    """compress with postcopy-ram: pages compressed in the precopy phase,
+    then migrate-start-postcopy while the guest writes; the destination
+    runs and pulls what it lacks.  The guest's integrity check must stay
+    clean."""
+    src, dst = start_pair(vms)
+    info = migrate_compress_postcopy(src, dst, f"unix:{tmp_path}/mig.sock",
+                                     method)
+    assert_migrated(src, dst, info)
+    assert_compress_postcopy_used(info)
     assert_guest_healthy_after(src, dst)
 
 
