@@ -17,7 +17,8 @@ COMPRESS_QTESTS="/x86_64/migration/precopy/unix/compress
                  /x86_64/migration/precopy/tcp/compress
                  /x86_64/migration/compress
                  /x86_64/migration/compress/bad-stream
-                 /x86_64/migration/compress/bad-frame"
+                 /x86_64/migration/compress/bad-frame
+                 /x86_64/migration/postcopy/compress"
 
 # Identity used for the commits of the materialized tree.  Deliberately not
 # a person: the series carries no personal names or addresses.
