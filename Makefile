@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build verify guest qemu72 qtest e2e check repeat sanitize demo bench bench-engine bench-codec clean distclean
+.PHONY: all deps base materialize export build verify guest qemu72 qtest e2e check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
 
 all: build
 
@@ -52,6 +52,13 @@ bench-engine: build guest
 # the page codecs alone on a dump of the test guest's RAM (one core)
 bench-codec: build guest
 	/usr/bin/python3 bench/codec.py $(CODEC_ARGS)
+
+# QEMU's XBZRLE encoder per page, linked from build/qemu (one core)
+bench-xbzrle: build
+	cd build/qemu && cc -O2 -I. -I../src/include -I../src -Iqapi -Itrace \
+	    $$(pkg-config --cflags glib-2.0) -o ../bench/xbzrle ../../bench/xbzrle.c \
+	    libmigration.a.p/migration_xbzrle.c.o libqemuutil.a \
+	    $$(pkg-config --libs glib-2.0) -lm && ../bench/xbzrle
 
 clean:
 	rm -rf build/qemu build/guest build/logs
