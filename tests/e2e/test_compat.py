@@ -12,6 +12,7 @@ while the guest ran is checked against 7.2's own load of it instead.
 
 import hashlib
 import os
+import re
 
 import pytest
 
@@ -29,13 +30,13 @@ WORKLOAD = {"mode": "dirty", "mb": 64, "dirty_mbps": 8, "check_mbps": 64,
 MACHINE = ["-machine", "pc-q35-7.2"]
 
 
-def side(vms, name, old, **kw):
+def side(vms, name, old, args=(), **kw):
     if old:
         binary, env, extra = OLD
         return vms(name, workload=WORKLOAD, qemu=binary, env=env,
-                   extra_args=MACHINE + extra, **kw).start()
-    return vms(name, workload=WORKLOAD, qemu=QEMU, extra_args=MACHINE,
-               **kw).start()
+                   extra_args=MACHINE + extra + list(args), **kw).start()
+    return vms(name, workload=WORKLOAD, qemu=QEMU,
+               extra_args=MACHINE + list(args), **kw).start()
 
 
 @pytest.mark.parametrize("src_old", [True, False], ids=["7.2-to-ours", "ours-to-7.2"])
@@ -76,7 +77,9 @@ def test_compress_postcopy_across_versions(vms, src_old):
     other's stream.  The source is stopped (see above); the destination
     runs from the switch on, pulling the pages it lacks."""
     src = side(vms, "src", src_old)
-    dst = side(vms, "dst", not src_old, incoming="defer")
+    # ours traces the records it loads in postcopy mode
+    dst = side(vms, "dst", not src_old, incoming="defer",
+               args=["-trace", "ram_load_postcopy_loop"] if src_old else [])
     src.wait_ready()
     last = src.heartbeats()[-1]
     info = migrate_compress_postcopy(src, dst, f"tcp:127.0.0.1:{free_port()}",
@@ -84,6 +87,11 @@ def test_compress_postcopy_across_versions(vms, src_old):
     assert info["status"] == "completed", info
     assert_compress_postcopy_used(info)
     assert wait_status(dst)["status"] == "completed"
+    if src_old:
+        # 7.2 compressed in the postcopy phase too, and ours loaded those
+        flags = [int(m.group(1), 16) for m in re.finditer(
+            r"ram_load_postcopy_loop .*flags=0x([0-9a-f]+)", dst.stderr())]
+        assert sum(1 for f in flags if f & 0x100) > 1000, len(flags)
 
     hbs = dst.wait_passes(2, 90)
     assert hbs[0]["seq"] > last["seq"], (hbs[0], last)
