@@ -55,7 +55,7 @@ bench-codec: build guest
 
 # QEMU's XBZRLE encoder per page, linked from build/qemu (one core)
 bench-xbzrle: build
-	cd build/qemu && cc -O2 -I. -I../src/include -I../src -Iqapi -Itrace \
+	mkdir -p build/bench && cd build/qemu && cc -O2 -I. -I../src/include -I../src -Iqapi -Itrace \
 	    $$(pkg-config --cflags glib-2.0) -o ../bench/xbzrle ../../bench/xbzrle.c \
 	    libmigration.a.p/migration_xbzrle.c.o libqemuutil.a \
 	    $$(pkg-config --libs glib-2.0) -lm && ../bench/xbzrle
