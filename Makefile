@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build verify guest qemu72 qtest e2e check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
+.PHONY: all deps base materialize export build verify guest qemu72 unit qtest e2e check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
 
 all: build
 
@@ -28,6 +28,8 @@ guest: deps
 # Debian bookworm's QEMU 7.2, unpacked: the old implementation, for e2e/bench
 qemu72: deps
 	$(S)/fetch-qemu72.sh
+unit: build
+	tests/unit.sh
 qtest: build
 	tests/qtest.sh
 e2e: build guest qemu72

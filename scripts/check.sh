@@ -65,6 +65,7 @@ test_stage() {
     TIMES+=("$(printf '%-12s %5ss  %s' "$name" $(( $(date +%s) - t0 )) \
               "$([ $rc = 0 ] && echo ok || echo FAILED)")")
 }
+test_stage unit "$TOP/tests/unit.sh"
 test_stage qtest "$TOP/tests/qtest.sh"
 test_stage e2e "$TOP/tests/e2e.sh"
 summary
