@@ -18,6 +18,8 @@
  *   wl.hb_ms=N           heartbeat period in ms (1000)
  *   wl.pfnmap=0|1        also print the region's physical runs (0)
  *   wl.fill=mix|random   page content: the realistic mix, or all random (mix)
+ *   wl.grow_mb=N         after READY, take N MiB more, never touched before (0)
+ *   wl.grow_mbps=N       ... at N MiB/s, filled like the region (8)
  *
  * Serial protocol (one line per event):
  *
@@ -26,7 +28,8 @@
  *   WL READY mode=.. mb=.. pages=.. seed=.. fill_ms=..
  *   WL PFN page=<index> pfn=0x<hex>           (first, middle and last page)
  *   WL PFNRUN page=<index> pfn=0x<hex> n=<pages>   (only with wl.pfnmap=1)
- *   WL HB seq=.. t_ms=.. dirtied=.. checked=.. passes=.. errors=..
+ *   WL HB seq=.. t_ms=.. dirtied=.. checked=.. passes=.. errors=..[ grown=..]
+ *   WL GROWN pages=<total>            (once, when wl.grow_mb is reached)
  *   WL CORRUPT page=<index> expect=0x<sum> got=0x<sum>
  *   WL CORRUPT-SUPPRESSED n=<count>   (CORRUPT lines beyond 32 per heartbeat)
  *   WL WARN ... / WL FATAL ...
@@ -111,6 +114,7 @@ static int fill_random;
 struct params {
     int idle;
     uint64_t mb, seed, dirty_mbps, check_mbps, hb_ms, pfnmap;
+    uint64_t grow_mb, grow_mbps;
 };
 
 static uint64_t parse_num(const char *key, const char *val, uint64_t min,
@@ -165,6 +169,10 @@ static void parse_cmdline(struct params *p)
             p->seed = parse_num(key, val, 0, UINT64_MAX);
         } else if (!strcmp(key, "dirty_mbps")) {
             p->dirty_mbps = parse_num(key, val, 0, 1u << 20);
+        } else if (!strcmp(key, "grow_mb")) {
+            p->grow_mb = parse_num(key, val, 0, 1u << 20);
+        } else if (!strcmp(key, "grow_mbps")) {
+            p->grow_mbps = parse_num(key, val, 1, 1u << 20);
         } else if (!strcmp(key, "check_mbps")) {
             p->check_mbps = parse_num(key, val, 0, 1u << 20);
         } else if (!strcmp(key, "hb_ms")) {
@@ -456,11 +464,11 @@ int main(void)
 {
     struct params prm = {
         .idle = 0, .mb = 64, .seed = 1, .dirty_mbps = 8, .check_mbps = 64,
-        .hb_ms = 1000, .pfnmap = 0,
+        .hb_ms = 1000, .pfnmap = 0, .grow_mb = 0, .grow_mbps = 8,
     };
     struct corpus code, text;
     unsigned char *region;
-    uint64_t *sums, pages, t0, count[NCLASSES] = { 0 };
+    uint64_t *sums, pages, grow_pages, active, t0, count[NCLASSES] = { 0 };
 
     if (getpid() != 1) {
         fprintf(stderr, "workload: this is an init for the test guest; "
@@ -470,24 +478,30 @@ int main(void)
     setup_system();
     parse_cmdline(&prm);
     say("WL START mode=%s mb=%" PRIu64 " seed=%" PRIu64 " dirty_mbps=%" PRIu64
-        " check_mbps=%" PRIu64 " hb_ms=%" PRIu64 " pfnmap=%" PRIu64,
+        " check_mbps=%" PRIu64 " hb_ms=%" PRIu64 " pfnmap=%" PRIu64
+        " grow_mb=%" PRIu64 " grow_mbps=%" PRIu64,
         prm.idle ? "idle" : "dirty", prm.mb, prm.seed, prm.dirty_mbps,
-        prm.check_mbps, prm.hb_ms, prm.pfnmap);
+        prm.check_mbps, prm.hb_ms, prm.pfnmap, prm.grow_mb, prm.grow_mbps);
 
     t0 = now_ns();                      /* fill_ms: allocation to READY */
 
     /* The region: no huge pages (a THP split or collapse would move it),
-     * then locked and populated by mlockall along with everything else. */
+     * then locked and populated by mlockall along with everything else.
+     * With wl.grow_mb, the region is that much larger and locked as it is
+     * touched (MCL_ONFAULT): the part past wl.mb is touched after READY,
+     * page by page, for the first time. */
     pages = prm.mb * (1024 * 1024 / PAGE);
-    region = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+    grow_pages = prm.grow_mb * (1024 * 1024 / PAGE);
+    region = mmap(NULL, (pages + grow_pages) * PAGE, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (region == MAP_FAILED)
-        fatal("mmap %" PRIu64 " MiB: %s", prm.mb, strerror(errno));
-    madvise(region, pages * PAGE, MADV_NOHUGEPAGE);
-    if (mlockall(MCL_CURRENT | MCL_FUTURE))
+        fatal("mmap %" PRIu64 " MiB: %s", prm.mb + prm.grow_mb,
+              strerror(errno));
+    madvise(region, (pages + grow_pages) * PAGE, MADV_NOHUGEPAGE);
+    if (mlockall(MCL_CURRENT | MCL_FUTURE | (grow_pages ? MCL_ONFAULT : 0)))
         fatal("mlockall: %s (region of %" PRIu64 " MiB too large?)",
               strerror(errno), prm.mb);
-    sums = calloc(pages, sizeof(*sums));
+    sums = calloc(pages + grow_pages, sizeof(*sums));
     if (!sums)
         fatal("out of memory for %" PRIu64 " checksums", pages);
 
@@ -516,13 +530,30 @@ int main(void)
     uint64_t shown = 0, suppressed = 0;
     uint64_t rng = mix64(prm.seed ^ 0x5eed5eed5eed5eedull);
     uint64_t next = now_ns(), hb_next = next + prm.hb_ms * 1000000;
+    uint64_t grow_pps = prm.grow_mbps * 256, grow_credit = 0;
+
+    active = pages;                     /* pages in use, grown after READY */
 
     for (;;) {
         uint64_t n, now;
 
+        if (active < pages + grow_pages) {
+            grow_credit += grow_pps;
+            for (n = grow_credit / TICKS_PER_S;
+                 n && active < pages + grow_pages; n--, active++) {
+                unsigned char *p = region + active * PAGE;
+
+                fill_page(p, prm.seed, active, &code, &text);
+                sums[active] = page_sum((uint64_t *)p);
+            }
+            grow_credit %= TICKS_PER_S;
+            if (active == pages + grow_pages)
+                say("WL GROWN pages=%" PRIu64, active);
+        }
+
         dirty_credit += dirty_pps;
         for (n = dirty_credit / TICKS_PER_S; n; n--) {
-            uint64_t page = rnd(&rng) % pages;
+            uint64_t page = rnd(&rng) % active;
             uint64_t *w = (uint64_t *)(region + page * PAGE);
 
             for (int k = 0; k < DIRTY_WORDS; k++) {
@@ -550,7 +581,7 @@ int main(void)
                 sums[cursor] = got;     /* report each corruption once */
             }
             checked++;
-            if (++cursor == pages) {
+            if (++cursor == active) {
                 cursor = 0;
                 passes++;
             }
@@ -561,9 +592,15 @@ int main(void)
         if (now >= hb_next) {
             if (suppressed)
                 say("WL CORRUPT-SUPPRESSED n=%" PRIu64, suppressed);
-            say("WL HB seq=%" PRIu64 " t_ms=%" PRIu64 " dirtied=%" PRIu64
-                " checked=%" PRIu64 " passes=%" PRIu64 " errors=%" PRIu64,
-                seq++, now / 1000000, dirtied, checked, passes, errors);
+            if (grow_pages)
+                say("WL HB seq=%" PRIu64 " t_ms=%" PRIu64 " dirtied=%" PRIu64
+                    " checked=%" PRIu64 " passes=%" PRIu64 " errors=%" PRIu64
+                    " grown=%" PRIu64, seq++, now / 1000000, dirtied, checked,
+                    passes, errors, active - pages);
+            else
+                say("WL HB seq=%" PRIu64 " t_ms=%" PRIu64 " dirtied=%" PRIu64
+                    " checked=%" PRIu64 " passes=%" PRIu64 " errors=%" PRIu64,
+                    seq++, now / 1000000, dirtied, checked, passes, errors);
             shown = suppressed = 0;
             hb_next += prm.hb_ms * 1000000;
             if (hb_next <= now)                 /* fell far behind */

@@ -44,7 +44,11 @@ def heartbeat(line):
     if not m:
         return None
     keys = ("seq", "t_ms", "dirtied", "checked", "passes", "errors")
-    return dict(zip(keys, map(int, m.groups())))
+    hb = dict(zip(keys, map(int, m.groups())))
+    grown = re.search(r" grown=(\d+)", line)     # only with wl.grow_mb
+    if grown:
+        hb["grown"] = int(grown.group(1))
+    return hb
 
 
 class SerialLog:

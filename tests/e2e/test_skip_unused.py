@@ -1,0 +1,154 @@
+"""Capability skip-unused-pages with the project's guest: the pages it
+never used are left out, the pages it first writes while the migration
+runs arrive, a QEMU 7.2 destination gets the same memory, and a savevm
+keeps every page."""
+
+import hashlib
+import os
+import subprocess
+
+import pytest
+
+from harness.migrate import set_caps, set_params, start_migration, wait_status
+from harness.vm import QEMU, free_port, qemu72
+
+# 1 GiB guest: 32 MiB region at READY, then 32 MiB more touched for the
+# first time at 8 MiB/s (4 s of guest time), all verified by the workload
+MEM_MB = 1024
+GROW = {"mode": "dirty", "mb": 32, "dirty_mbps": 4, "check_mbps": 64,
+        "hb_ms": 250, "grow_mb": 32, "grow_mbps": 8}
+GROW_PAGES = 32 * 256
+# what the guest kernel and the workload use stays far below this
+UNUSED_MIN_MB = 700
+
+
+def unused_mb(info):
+    return info["ram"]["unused-pages"] * info["ram"]["page-size"] >> 20
+
+
+def grown(vm):
+    return vm.heartbeats()[-1].get("grown", 0)
+
+
+def memory_digest(vm):
+    path = os.path.join(vm.workdir, f"{vm.name}.mem")
+    vm.qmp.cmd("pmemsave", val=0, size=vm.mem_mb << 20, filename=path)
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    os.unlink(path)
+    return digest
+
+
+def assert_healthy(dst, last_src_seq, timeout=90):
+    """Two whole verification passes over every page in use (the grown
+    ones included) on the destination, no corruption."""
+    hbs = dst.wait_passes(2, timeout, "verification passes on the destination")
+    assert hbs[0]["seq"] > last_src_seq, (hbs[0], last_src_seq)
+    assert hbs[-1]["errors"] == 0 and dst.corruptions() == [], hbs[-1]
+    return hbs
+
+
+@pytest.mark.parametrize("method", [None, "zstd"], ids=["plain", "zstd"])
+def test_skip_unused_growing_guest(vms, tmp_path, method):
+    """The guest touches new pages all through the migration: those left
+    out at the start are dirty later and arrive; the guest's check on the
+    destination covers every page it has, the new ones included."""
+    src = vms("src", mem_mb=MEM_MB, workload=GROW).start()
+    dst = vms("dst", mem_mb=MEM_MB, workload=GROW, incoming="defer").start()
+    src.wait_ready()
+    caps = {"skip_unused_pages": True}
+    if method:
+        caps.update(compress=True)
+        set_params(dst, compress_method=method)
+        set_params(src, compress_method=method)
+    # a pass takes seconds, and the migration does not converge before the
+    # growth is over
+    start_migration(src, dst, f"unix:{tmp_path}/mig.sock", caps=caps,
+                    params={"max_bandwidth": 16 << 20, "downtime_limit": 1})
+    at_start = grown(src)
+    # a TCG guest next to the compression threads on 2 cores is slow
+    src.wait_for_line(r"^WL GROWN", 240)
+    set_params(src, downtime_limit=2000, max_bandwidth=1 << 30)
+    info = wait_status(src)
+    assert info["status"] == "completed", info
+    assert at_start < GROW_PAGES // 2, at_start     # most grew during it
+    assert unused_mb(info) > UNUSED_MIN_MB, info["ram"]
+    assert "unused pages skipped:" in src.qmp.hmp("info migrate")
+    if method:
+        assert info["compression"]["pages"] > 8192, info["compression"]
+    dst.wait_for(lambda: dst.qmp.cmd("query-status")["status"] == "running",
+                 60, "the destination to run")
+    hbs = assert_healthy(dst, src.heartbeats()[-1]["seq"])
+    assert hbs[-1]["grown"] == GROW_PAGES, hbs[-1]
+
+
+def test_without_skip_nothing_is_left_out(vms, tmp_path):
+    src = vms("src", mem_mb=MEM_MB, workload=GROW).start()
+    dst = vms("dst", mem_mb=MEM_MB, workload=GROW, incoming="defer").start()
+    src.wait_ready()
+    start_migration(src, dst, f"unix:{tmp_path}/mig.sock")
+    info = wait_status(src)
+    assert info["status"] == "completed", info
+    assert info["ram"]["unused-pages"] == 0, info["ram"]
+    assert_healthy(dst, src.heartbeats()[-1]["seq"])
+
+
+OLD = qemu72()
+
+
+@pytest.mark.skipif(OLD is None, reason="run scripts/fetch-qemu72.sh")
+def test_skip_unused_to_72(vms):
+    """QEMU 7.2 knows nothing of it: where nothing was sent its memory is
+    zero, as the source's; both memories are the same."""
+    binary, env, extra = OLD
+    machine = ["-machine", "pc-q35-7.2"]
+    src = vms("src", mem_mb=MEM_MB, workload=GROW, qemu=QEMU,
+              extra_args=machine).start()
+    dst = vms("dst", mem_mb=MEM_MB, workload=GROW, qemu=binary, env=env,
+              extra_args=machine + extra, incoming="defer").start()
+    src.wait_ready()
+    src.wait_for(lambda: grown(src) > 0, 30, "the guest to grow")
+    uri = f"tcp:127.0.0.1:{free_port()}"
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    src.qmp.cmd("stop")
+    last = src.heartbeats()[-1]["seq"]
+    set_caps(src, skip_unused_pages=True)
+    src.qmp.cmd("migrate", uri=uri)
+    info = wait_status(src)
+    assert info["status"] == "completed", info
+    assert unused_mb(info) > UNUSED_MIN_MB, info["ram"]
+    assert wait_status(dst)["status"] == "completed"
+    assert memory_digest(dst) == memory_digest(src)
+    dst.qmp.cmd("cont")
+    assert_healthy(dst, last)
+
+
+def test_savevm_loadvm_sends_every_page(vms, tmp_path):
+    """A snapshot may be loaded into a guest whose memory is not zero: with
+    the capability on, savevm still saves every page, and loadvm into the
+    same, since grown guest gives back exactly the memory it saved."""
+    disk = str(tmp_path / "snap.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "64M"],
+                   check=True)
+    drive = ["-drive", f"if=none,id=d0,file={disk},format=qcow2",
+             "-device", "virtio-blk-pci,drive=d0"]
+    vm = vms("vm", mem_mb=MEM_MB, workload=GROW, extra_args=drive).start()
+    vm.wait_ready()
+    set_caps(vm, skip_unused_pages=True)
+    vm.qmp.cmd("stop")
+    saved = memory_digest(vm)
+    at_save = grown(vm)
+    assert vm.qmp.hmp("savevm s1") == ""
+    assert vm.qmp.cmd("query-migrate")["ram"]["unused-pages"] == 0
+    vm.qmp.cmd("cont")
+    # pages that were never used at the snapshot are written now
+    vm.wait_for(lambda: grown(vm) > at_save + 8192, 60, "the guest to grow")
+    vm.qmp.cmd("stop")
+    assert vm.qmp.hmp("loadvm s1") == ""
+    assert memory_digest(vm) == saved
+    before = len(vm.heartbeats())
+    vm.qmp.cmd("cont")
+    hbs = vm.wait_for(lambda: (h := vm.heartbeats()[before:]) and
+                      h[-1]["passes"] >= h[0]["passes"] + 2 and h,
+                      90, "verification passes after loadvm")
+    assert hbs[-1]["errors"] == 0 and vm.corruptions() == [], hbs[-1]
