@@ -1,5 +1,6 @@
 """Launch QEMU running the project's test guest, and read its serial log."""
 
+import hashlib
 import os
 import re
 import signal
@@ -205,6 +206,15 @@ class VM(SerialLog):
         return self.wait_for(lambda: (hbs := self.heartbeats()) and
                              hbs[-1]["passes"] >= hbs[0]["passes"] + passes and hbs,
                              timeout, what)
+
+    def memory_digest(self):
+        """SHA-256 of the guest's RAM (pmemsave of all of it)."""
+        path = os.path.join(self.workdir, f"{self.name}.mem")
+        self.qmp.cmd("pmemsave", val=0, size=self.mem_mb << 20, filename=path)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        os.unlink(path)
+        return digest
 
     def wait_ready(self, timeout=120):
         """Wait until the workload has filled its region and beats."""

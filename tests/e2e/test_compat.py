@@ -10,8 +10,6 @@ source; the guest panics at the destination).  A stream from 7.2 written
 while the guest ran is checked against 7.2's own load of it instead.
 """
 
-import hashlib
-import os
 import re
 
 import pytest
@@ -154,15 +152,6 @@ def test_compress_xbzrle_to_72(vms):
     assert hbs[-1]["errors"] == 0 and dst.corruptions() == [], hbs[-1]
 
 
-def memory_digest(vm):
-    path = os.path.join(vm.workdir, f"{vm.name}.mem")
-    vm.qmp.cmd("pmemsave", val=0, size=vm.mem_mb << 20, filename=path)
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    os.unlink(path)
-    return digest
-
-
 def test_compress_xbzrle_stream_from_72(vms, tmp_path):
     """A stream that 7.2 wrote with compress and xbzrle while the guest ran
     (compressed pages, XBZRLE pages, plain cache misses) loads into ours
@@ -186,6 +175,6 @@ def test_compress_xbzrle_stream_from_72(vms, tmp_path):
         dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
         dst.qmp.cmd("migrate-incoming", uri=f"exec:cat {stream}")
         assert wait_status(dst)["status"] == "completed"
-        digests.append(memory_digest(dst))
+        digests.append(dst.memory_digest())
         dst.quit()
     assert digests[0] == digests[1], digests

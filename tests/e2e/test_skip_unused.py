@@ -3,8 +3,6 @@ never used are left out, the pages it first writes while the migration
 runs arrive, a QEMU 7.2 destination gets the same memory, and a savevm
 keeps every page."""
 
-import hashlib
-import os
 import subprocess
 
 import pytest
@@ -28,15 +26,6 @@ def unused_mb(info):
 
 def grown(vm):
     return vm.heartbeats()[-1].get("grown", 0)
-
-
-def memory_digest(vm):
-    path = os.path.join(vm.workdir, f"{vm.name}.mem")
-    vm.qmp.cmd("pmemsave", val=0, size=vm.mem_mb << 20, filename=path)
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    os.unlink(path)
-    return digest
 
 
 def assert_healthy(dst, last_src_seq, timeout=90):
@@ -118,7 +107,7 @@ def test_skip_unused_to_72(vms):
     assert info["status"] == "completed", info
     assert unused_mb(info) > UNUSED_MIN_MB, info["ram"]
     assert wait_status(dst)["status"] == "completed"
-    assert memory_digest(dst) == memory_digest(src)
+    assert dst.memory_digest() == src.memory_digest()
     dst.qmp.cmd("cont")
     assert_healthy(dst, last)
 
@@ -136,7 +125,7 @@ def test_savevm_loadvm_sends_every_page(vms, tmp_path):
     vm.wait_ready()
     set_caps(vm, skip_unused_pages=True)
     vm.qmp.cmd("stop")
-    saved = memory_digest(vm)
+    saved = vm.memory_digest()
     at_save = grown(vm)
     assert vm.qmp.hmp("savevm s1") == ""
     assert vm.qmp.cmd("query-migrate")["ram"]["unused-pages"] == 0
@@ -145,7 +134,7 @@ def test_savevm_loadvm_sends_every_page(vms, tmp_path):
     vm.wait_for(lambda: grown(vm) > at_save + 8192, 60, "the guest to grow")
     vm.qmp.cmd("stop")
     assert vm.qmp.hmp("loadvm s1") == ""
-    assert memory_digest(vm) == saved
+    assert vm.memory_digest() == saved
     before = len(vm.heartbeats())
     vm.qmp.cmd("cont")
     hbs = vm.wait_for(lambda: (h := vm.heartbeats()[before:]) and
