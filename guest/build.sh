@@ -135,6 +135,18 @@ for ((i = 0; i < ${#kos[@]} && total < CODE_BYTES; i += stride)); do
 done
 cp "$OUT/workload" "$root/corpus/code/$(printf '%03d' $n)-workload"
 
+# Modules the workload loads with wl.modules=1, numbered in load order:
+# virtio-balloon (free page hinting) and the virtio PCI transport under it.
+mkdir -p "$root/modules"
+k=0
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
+         virtio_pci virtio_balloon; do
+    f=$(cd "$tmp/pkg" && find lib/modules -name "$m.ko" | head -n 1)
+    [ -n "$f" ] || die "no $m.ko in $deb"
+    cp "$tmp/pkg/$f" "$root/modules/$(printf '%02d' $k)-$m.ko"
+    k=$((k + 1))
+done
+
 # Text: what the package has (config, System.map, module lists, changelog
 # head) and the machine's common licenses (regular files only, not links).
 t=$root/corpus/text

@@ -19,6 +19,7 @@
  *   wl.pfnmap=0|1        also print the region's physical runs (0)
  *   wl.fill=mix|random   page content: the realistic mix, or all random (mix)
  *   wl.grow_mb=N         after READY, take N MiB more, never touched before (0)
+ *   wl.modules=0|1       load the kernel modules in /modules, in name order (0)
  *   wl.grow_mbps=N       ... at N MiB/s, filled like the region (8)
  *
  * Serial protocol (one line per event):
@@ -30,6 +31,7 @@
  *   WL PFNRUN page=<index> pfn=0x<hex> n=<pages>   (only with wl.pfnmap=1)
  *   WL HB seq=.. t_ms=.. dirtied=.. checked=.. passes=.. errors=..[ grown=..]
  *   WL GROWN pages=<total>            (once, when wl.grow_mb is reached)
+ *   WL MODULE <file> loaded|error=..  (with wl.modules=1, before START)
  *   WL CORRUPT page=<index> expect=0x<sum> got=0x<sum>
  *   WL CORRUPT-SUPPRESSED n=<count>   (CORRUPT lines beyond 32 per heartbeat)
  *   WL WARN ... / WL FATAL ...
@@ -50,6 +52,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,7 +117,7 @@ static int fill_random;
 struct params {
     int idle;
     uint64_t mb, seed, dirty_mbps, check_mbps, hb_ms, pfnmap;
-    uint64_t grow_mb, grow_mbps;
+    uint64_t grow_mb, grow_mbps, modules;
 };
 
 static uint64_t parse_num(const char *key, const char *val, uint64_t min,
@@ -169,6 +172,8 @@ static void parse_cmdline(struct params *p)
             p->seed = parse_num(key, val, 0, UINT64_MAX);
         } else if (!strcmp(key, "dirty_mbps")) {
             p->dirty_mbps = parse_num(key, val, 0, 1u << 20);
+        } else if (!strcmp(key, "modules")) {
+            p->modules = parse_num(key, val, 0, 1);
         } else if (!strcmp(key, "grow_mb")) {
             p->grow_mb = parse_num(key, val, 0, 1u << 20);
         } else if (!strcmp(key, "grow_mbps")) {
@@ -267,6 +272,37 @@ static uint64_t page_sum(const uint64_t *w)
     for (unsigned i = 0; i < WORDS; i++)
         s += word_mix(w[i], i);
     return s;
+}
+
+/* The modules of /modules, in name order (the build numbers them so that
+ * each comes after those it needs), e.g. virtio_balloon and its bus. */
+static void load_modules(void)
+{
+    struct dirent **ents;
+    int n = scandir("/modules", &ents, NULL, alphasort);
+
+    for (int i = 0; i < n; i++) {
+        char path[512];
+        int fd;
+
+        if (ents[i]->d_name[0] == '.') {
+            free(ents[i]);
+            continue;
+        }
+        snprintf(path, sizeof(path), "/modules/%s", ents[i]->d_name);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || syscall(SYS_finit_module, fd, "", 0))
+            say("WL MODULE %s error=%s", ents[i]->d_name, strerror(errno));
+        else
+            say("WL MODULE %s loaded", ents[i]->d_name);
+        if (fd >= 0)
+            close(fd);
+        free(ents[i]);
+    }
+    if (n < 0)
+        say("WL WARN no /modules: %s", strerror(errno));
+    else
+        free(ents);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -477,6 +513,8 @@ int main(void)
     }
     setup_system();
     parse_cmdline(&prm);
+    if (prm.modules)
+        load_modules();
     say("WL START mode=%s mb=%" PRIu64 " seed=%" PRIu64 " dirty_mbps=%" PRIu64
         " check_mbps=%" PRIu64 " hb_ms=%" PRIu64 " pfnmap=%" PRIu64
         " grow_mb=%" PRIu64 " grow_mbps=%" PRIu64,

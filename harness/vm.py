@@ -82,7 +82,7 @@ class VM(SerialLog):
 
     def __init__(self, workdir, name, mem_mb=512, workload=None,
                  incoming=None, mem_path=None, qemu=None, extra_args=(),
-                 env=None, wrapper=()):
+                 env=None, wrapper=(), kernel_args=""):
         self.workdir = workdir
         self.name = name
         self.mem_mb = mem_mb
@@ -91,6 +91,7 @@ class VM(SerialLog):
         self.mem_path = mem_path
         self.qemu = qemu or QEMU
         self.extra_args = list(extra_args)
+        self.kernel_args = kernel_args
         self.env = env
         # e.g. ["ip", "netns", "exec", NAME]: it execs QEMU, same PID
         self.wrapper = list(wrapper)
@@ -112,7 +113,7 @@ class VM(SerialLog):
             "-kernel", os.path.join(GUEST, "vmlinuz"),
             "-initrd", os.path.join(GUEST, "initrd.img"),
             "-append", "console=ttyS0 panic=-1 transparent_hugepage=never "
-                       f"quiet {wl}",
+                       f"quiet {self.kernel_args} {wl}",
         ]
         # RAM is always an explicit backend "ram0" (so the RAMBlock has the
         # same name whether or not it is file-backed on one side)
