@@ -46,8 +46,14 @@ sanitize: materialize guest qemu72
 demo: build guest
 	/usr/bin/python3 bench/demo.py $(DEMO_ARGS)
 # every mode on a tc-shaped link (BENCH_ARGS: see bench/bench.py --help)
+# every mode on a 1 GiB guest; then an 8 GiB guest that uses 1 GiB, with
+# and without skip-unused-pages
 bench: build guest qemu72
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+	/usr/bin/python3 bench/bench.py --mem-mb 8192 --region-mb 1024 \
+	    --workloads idle --out build/bench-unused \
+	    --modes none,skip,compress,compress+skip,compress-zstd,compress-zstd+skip \
+	    $(BENCH_UNUSED_ARGS)
 # pages/s through the compression path, no link
 bench-engine: build guest
 	/usr/bin/python3 bench/engine.py $(ENGINE_ARGS)
