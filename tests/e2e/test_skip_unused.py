@@ -183,3 +183,30 @@ def test_free_page_hint(vms, tmp_path, skip, init_on_alloc):
     dst.wait_for(lambda: dst.qmp.cmd("query-status")["status"] == "running",
                  60, "the destination to run")
     assert_healthy(dst, src.heartbeats()[-1]["seq"])
+
+
+def test_nothing_runs_outside_a_migration(vms, tmp_path):
+    """With the capability on and no migration, QEMU never asks the kernel
+    which pages are populated (no open of /proc/self/pagemap, hence no
+    PAGEMAP_SCAN); a migration asks once per RAM block it can skip in."""
+    trace = str(tmp_path / "src.strace")
+    wrapper = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=openat",
+               "-e", "signal=none", "-o", trace]
+    src = vms("src", mem_mb=MEM_MB, workload=GROW, wrapper=wrapper).start()
+    dst = vms("dst", mem_mb=MEM_MB, workload=GROW, incoming="defer").start()
+    src.wait_ready()
+    set_caps(src, skip_unused_pages=True)
+
+    def pagemap_opens():
+        with open(trace) as f:
+            return sum('"/proc/self/pagemap"' in line for line in f)
+    # the guest runs, grows into new pages, for 3 s (12 heartbeats)
+    n = len(src.heartbeats())
+    src.wait_for(lambda: len(src.heartbeats()) >= n + 12, 60, "heartbeats")
+    assert pagemap_opens() == 0
+    start_migration(src, dst, f"unix:{tmp_path}/mig.sock",
+                    caps={"skip_unused_pages": True})
+    info = wait_status(src)
+    assert info["status"] == "completed", info
+    assert info["ram"]["unused-pages"] > 0, info["ram"]
+    assert pagemap_opens() == 1          # one RAM block: ram0
