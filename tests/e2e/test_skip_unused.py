@@ -188,7 +188,8 @@ def test_free_page_hint(vms, tmp_path, skip, init_on_alloc):
 def test_nothing_runs_outside_a_migration(vms, tmp_path):
     """With the capability on and no migration, QEMU never asks the kernel
     which pages are populated (no open of /proc/self/pagemap, hence no
-    PAGEMAP_SCAN); a migration asks once per RAM block it can skip in."""
+    PAGEMAP_SCAN); a migration asks twice per RAM block it can skip in (at
+    setup, and again at the next bitmap sync)."""
     trace = str(tmp_path / "src.strace")
     wrapper = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=openat",
                "-e", "signal=none", "-o", trace]
@@ -209,4 +210,6 @@ def test_nothing_runs_outside_a_migration(vms, tmp_path):
     info = wait_status(src)
     assert info["status"] == "completed", info
     assert info["ram"]["unused-pages"] > 0, info["ram"]
-    assert pagemap_opens() == 1          # one RAM block: ram0
+    # one RAM block, ram0; each question opens it once, twice where the
+    # kernel has no PAGEMAP_SCAN and the pagemap file is read instead
+    assert pagemap_opens() in (2, 4)
