@@ -173,10 +173,12 @@ def test_free_page_hint(vms, tmp_path, skip, init_on_alloc):
     ram = info["ram"]
     print(f"free-page-hint, skip={skip}, init_on_alloc={init_on_alloc}: "
           f"{ram}")
-    if skip:
-        assert unused_mb(info) > UNUSED_MIN_MB, ram
-    else:
+    if not skip:
         assert ram["unused-pages"] == 0, ram
+    elif not init_on_alloc:
+        assert unused_mb(info) > UNUSED_MIN_MB, ram
+    # else: the pages the guest zeroed to hint them during the first pass
+    # are populated at the next sync, and no longer counted
     if not init_on_alloc:
         # the hinted pages, nearly all of the guest's, were not sent
         assert ram["duplicate"] < 32768, ram
