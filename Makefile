@@ -45,9 +45,9 @@ sanitize: materialize guest qemu72
 	tests/sanitize.sh $(SANITIZERS)
 demo: build guest
 	/usr/bin/python3 bench/demo.py $(DEMO_ARGS)
-# every mode on a tc-shaped link (BENCH_ARGS: see bench/bench.py --help)
-# every mode on a 1 GiB guest; then an 8 GiB guest that uses 1 GiB, with
-# and without skip-unused-pages
+# every mode on a tc-shaped link, 1 GiB guest (BENCH_ARGS: see bench/bench.py
+# --help); then an 8 GiB guest that uses 1 GiB, with and without
+# skip-unused-pages (BENCH_UNUSED_ARGS)
 bench: build guest qemu72
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 	/usr/bin/python3 bench/bench.py --mem-mb 8192 --region-mb 1024 \
