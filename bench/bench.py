@@ -22,16 +22,16 @@ import shlex
 import statistics
 import sys
 import tempfile
-import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
+import downtime  # noqa: E402
 from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns  # noqa: E402
-from harness.migrate import set_caps, set_params  # noqa: E402
+from harness.migrate import real_downtime_ms, set_caps, set_params  # noqa: E402
 from harness.proc import process_cpu, thread_cpu  # noqa: E402
-from harness.vm import QEMU, VM, heartbeat, qemu72  # noqa: E402
+from harness.vm import QEMU, VM, qemu72  # noqa: E402
 
 
 def modes(args):
@@ -77,25 +77,6 @@ def modes(args):
     }
 
 
-class SerialWatch(threading.Thread):
-    """Host arrival time of each heartbeat line of a VM's serial log."""
-
-    def __init__(self, vm):
-        super().__init__(daemon=True)
-        self.vm, self.stop, self.times = vm, False, []
-
-    def run(self):
-        seen = 0
-        while not self.stop:
-            lines = self.vm.serial_lines()
-            now = time.monotonic()
-            for line in lines[seen:]:
-                if heartbeat(line):
-                    self.times.append(now)
-            seen = len(lines)
-            time.sleep(0.005)
-
-
 def cpu_seconds(pid):
     """CPU time of a QEMU process without its vCPU threads (TCG burns a
     vCPU whatever the migration does).  The process total, not a sum over
@@ -123,13 +104,21 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
     else:
         binary, env, extra = QEMU, None, []
     extra = extra + ["-name", "guest,debug-threads=on"]
+    # 7.2 has none of the downtime checkpoints
+    traced = args.breakdown and version is None
+
+    def trace_args(side):
+        if not traced:
+            return []
+        return ["-msg", "timestamp=on", "-D", os.path.join(workdir, f"{side}.trace"),
+                "-trace", "vmstate_downtime_*", "-trace", "ram_decompress_sync_all"]
     wl = {"mode": workload, "mb": args.region_mb, "hb_ms": 100}
     if workload == "dirty":
         wl["dirty_mbps"] = args.dirty_mbps
     src = VM(workdir, "src", mem_mb=args.mem_mb, workload=wl, qemu=binary,
-             env=env, extra_args=extra, wrapper=in_netns(NS_SRC))
+             env=env, extra_args=extra + trace_args("src"), wrapper=in_netns(NS_SRC))
     dst = VM(workdir, "dst", mem_mb=args.mem_mb, workload=wl, qemu=binary,
-             env=env, extra_args=extra, incoming="defer",
+             env=env, extra_args=extra + trace_args("dst"), incoming="defer",
              wrapper=in_netns(NS_DST))
     res = {"mode": mode, "workload": workload, "link_mbit": mbit, "run": run_id}
     try:
@@ -142,6 +131,10 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
             base["max-bandwidth"] = mbit * 1000 * 1000 // 8
         else:
             base["max-bandwidth"] = 1 << 40     # effectively unlimited
+        # libvirt always turns return-path on: the source's downtime then
+        # ends when the destination says it is done (SHUT)
+        if args.return_path:
+            caps = dict(caps, **{"return-path": True})
         for vm in (src, dst):
             set_caps(vm, **{k: v for k, v in caps.items()})
         set_params(dst, **{k: v for k, v in params.items()
@@ -151,9 +144,6 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
                                         if k != "decompress-threads"}))
         uri = f"tcp:{IP_DST}:4444"
         dst.qmp.cmd("migrate-incoming", uri=uri)
-        sw_src, sw_dst = SerialWatch(src), SerialWatch(dst)
-        sw_src.start()
-        sw_dst.start()
         cpu0 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid))
         t0 = time.monotonic()
         src.qmp.cmd("migrate", uri=uri)
@@ -195,13 +185,15 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
         res["status"] = info["status"]
         res.setdefault("converged", info["status"] == "completed")
         if info["status"] == "completed":
+            # "completed" on the source: all sent; the destination may
+            # still be loading the last of it
             deadline = time.monotonic() + 60
-            while not sw_dst.times and dst.alive() and time.monotonic() < deadline:
+            while dst.alive() and time.monotonic() < deadline and \
+                    dst.qmp.cmd("query-status")["status"] != "running":
                 time.sleep(0.05)
         # a QEMU that exited (guest panic with -no-reboot) has no figure
         cpu1 = tuple(cpu_seconds(vm.proc.pid) if vm.alive() else None
                      for vm in (src, dst))
-        sw_src.stop = sw_dst.stop = True
         ram = info.get("ram", {})
         res.update({
             "total_ms": info.get("total-time"),
@@ -217,11 +209,15 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
             "cpu_src_pass1_s": None if cpu_pass1 is None else round(cpu_pass1, 2),
             "unused_pages": ram.get("unused-pages"),
         })
-        if info["status"] == "completed" and sw_src.times and sw_dst.times:
-            # the guest's own view: last heartbeat on the source to the first
-            # on the destination, less one heartbeat period
-            gap = (sw_dst.times[0] - sw_src.times[-1]) * 1000 - wl["hb_ms"]
-            res["guest_pause_ms"] = round(max(gap, 0))
+        if info["status"] == "completed" and dst.alive():
+            # the pause the guest sees: source STOP to destination RESUME
+            real = real_downtime_ms(src, dst)
+            res["real_downtime_ms"] = None if real is None else round(real, 1)
+            if traced:
+                # the destination's last checkpoints follow its RESUME
+                time.sleep(0.5)
+                res["breakdown"] = downtime.breakdown(
+                    os.path.join(workdir, "src.trace"), os.path.join(workdir, "dst.trace"))
         if info["status"] == "completed":
             try:
                 dst.wait_for(lambda: len(dst.heartbeats()) >= 3, 60, "heartbeats")
@@ -264,7 +260,8 @@ def tables(results, modes_order):
                 and r["status"] == "completed" and r.get("transferred")]
         base = statistics.median(base) if base else None
         out.append(f"\n### {workload} guest, {mbit} Mbit/s link\n")
-        out.append("| mode | total s | downtime ms | guest pause ms | setup ms "
+        out.append("| mode | total s | downtime ms (QEMU) | downtime ms (real) "
+                   "| setup ms "
                    "| sent MiB | ratio | Mbit/s | passes | converged | intact "
                    "| CPU s/GiB src | CPU s/GiB dst | CPU s src pass 1 "
                    "| left out MiB |")
@@ -291,7 +288,7 @@ def tables(results, modes_order):
                                      if r.get(key) is not None and r.get("guest_sent")])
             out.append("| " + " | ".join([
                 mode, col("total_ms", 1 / 1000, done), col("downtime_ms", 1, done),
-                col("guest_pause_ms", 1, done), col("setup_ms"),
+                col("real_downtime_ms", 1, done), col("setup_ms"),
                 col("transferred", 1 / 2**20),
                 median_range([base / r["transferred"] for r in done
                               if base and r.get("transferred")]),
@@ -310,12 +307,54 @@ def tables(results, modes_order):
     return "\n".join(out)
 
 
+def breakdown_tables(results, modes_order):
+    """Per scenario, the downtime window phase by phase (bench/downtime.py),
+    one column per mode: median of the runs, ms."""
+    out = []
+    scen = sorted({(r["link_mbit"], r["workload"]) for r in results if r.get("breakdown")},
+                  key=lambda s: (-s[0], s[1] != "idle", s[1]))
+    for mbit, workload in scen:
+        bds = {m: [r["breakdown"] for r in results if r.get("breakdown") and
+                   (r["link_mbit"], r["workload"], r["mode"]) == (mbit, workload, m)]
+               for m in modes_order}
+        bds = {m: b for m, b in bds.items() if b}
+        names = []
+        for b in bds.values():
+            for bd in b:
+                for _mark, name, _ms in bd["phases"]:
+                    if name not in names:
+                        names.append(name)
+
+        def med(values):
+            return f"{statistics.median(values):.1f}" if values else "-"
+        out.append(f"\n### Downtime window, {workload} guest, {mbit} Mbit/s link (ms)\n")
+        out.append("| phase | " + " | ".join(bds) + " |")
+        out.append("|---|" + "---:|" * len(bds))
+        for name in names:
+            out.append(f"| {name} | " + " | ".join(
+                med([ms for bd in b for _m, n, ms in bd["phases"] if n == name])
+                for b in bds.values()) + " |")
+        for key, label in (("decompress_wait_ms", "of which: destination waits for "
+                            "decompression"),
+                           ("device_load_ms", "of which: destination loads device state"),
+                           ("guest_pause_ms", "**guest paused** (to the vCPUs started)"),
+                           ("downtime_ms", "**QEMU's downtime** (to src-downtime-end)")):
+            out.append(f"| {label} | " + " | ".join(
+                med([bd[key] for bd in b if bd.get(key) is not None])
+                for b in bds.values()) + " |")
+    return "\n".join(out)
+
+
 def svg_chart(results, modes_order, path):
-    """Bars of median total time, downtime and MiB sent per mode, one
+    """Bars of median total time, real downtime and MiB sent per mode, one
     group of three panels per scenario."""
     scen = sorted({(r["link_mbit"], r["workload"]) for r in results},
                   key=lambda s: (-s[0], s[1] != "idle", s[1]))
-    figs = [("total time (s)", "total_ms", 1 / 1000), ("downtime (ms)", "downtime_ms", 1),
+    # the pause the guest sees where the run measured it (older data: QEMU's)
+    down = (("real downtime (ms)", "real_downtime_ms", 1)
+            if any(r.get("real_downtime_ms") is not None for r in results)
+            else ("downtime (ms)", "downtime_ms", 1))
+    figs = [("total time (s)", "total_ms", 1 / 1000), down,
             ("sent (MiB)", "transferred", 1 / 2**20)]
     pw, ph, bar = 300, 22 * len(modes_order) + 40, 16
     w, h = 150 + pw * len(figs), (ph + 30) * len(scen) + 10
@@ -384,19 +423,28 @@ def write_report(data, out):
           f"(busy: {args.dirty_mbps} MiB/s dirtied); downtime limit {args.downtime_ms} ms; "
           f"{args.threads} compress threads / multifd channels, "
           f"{args.dthreads} decompress threads, level {args.level}; "
+          + ("return-path on (as libvirt sets it); " if getattr(args, "return_path", False)
+             else "return-path off; ") +
           f"link shaped with tc tbf between two network namespaces; a run that has "
           f"not completed after {args.timeout} s is cancelled (not converged)"
           + ("; QEMU max-bandwidth set to the link too" if args.max_bandwidth else "") + ".\n",
-          "Each cell: median [min-max] of the runs; total, downtime, guest pause and "
+          "Each cell: median [min-max] of the runs; total, downtime and "
           "ratio of the completed ones only, sent MiB and passes of a cancelled run "
-          "up to the cancel.  ratio: bytes sent by `none` / bytes sent.  guest pause: last heartbeat seen from the source to the first "
-          "from the destination, less the 100 ms heartbeat period.  CPU s/GiB: CPU "
+          "up to the cancel.  ratio: bytes sent by `none` / bytes sent.  "
+          "downtime (QEMU): what query-migrate reports (with return-path, up to the "
+          "destination's SHUT).  downtime (real): the pause the guest sees, the "
+          "source's STOP event to the destination's RESUME event (QMP timestamps, "
+          "one host clock).  CPU s/GiB: CPU "
           "seconds of the QEMU process except its vCPU thread, per GiB of guest RAM sent "
           "(zero, whole, compressed and XBZRLE pages, resent ones included); the "
           "destination's only where the guest came through intact.  "
           "intact: of the completed runs, those whose guest's integrity check was "
           "clean after the migration.",
           tables(results, order)]
+    if any(r.get("breakdown") for r in results):
+        md.append("\nDowntime window from the trace logs of both QEMUs "
+                  "(bench/downtime.py; phases in the order they ended):")
+        md.append(breakdown_tables(results, order))
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     svg_chart(results, order, os.path.join(out, "results.svg"))
@@ -424,6 +472,11 @@ def main():
     ap.add_argument("--downtime-ms", type=int, default=300)
     ap.add_argument("--timeout", type=int, default=120,
                     help="seconds before a migration counts as not converging")
+    ap.add_argument("--no-return-path", dest="return_path", action="store_false",
+                    help="without the return-path capability (libvirt sets it)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="trace both QEMUs and break each run's downtime down "
+                         "(bench/downtime.py)")
     ap.add_argument("--max-bandwidth", action="store_true",
                     help="secondary view: also set QEMU's max-bandwidth to the link")
     ap.add_argument("--out", default=os.path.join(TOP, "build", "bench"))
@@ -461,7 +514,8 @@ def main():
                               f"run {rep + 1}/{args.reps}", flush=True)
                         r = one_run(args, wd, mode, all_modes[mode], workload, mbit, rep)
                         print(f"    {r['status']}: total {r.get('total_ms')} ms, "
-                              f"downtime {r.get('downtime_ms')} ms, sent "
+                              f"downtime {r.get('downtime_ms')} ms "
+                              f"(real {r.get('real_downtime_ms')} ms), sent "
                               f"{(r.get('transferred') or 0) / 2**20:.1f} MiB"
                               + (f", {r['error']}" if r.get("error") else ""), flush=True)
                         results.append(r)

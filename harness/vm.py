@@ -208,6 +208,22 @@ class VM(SerialLog):
                              hbs[-1]["passes"] >= hbs[0]["passes"] + passes and hbs,
                              timeout, what)
 
+    def assert_healthy_after(self, last_seq, passes=2, timeout=90,
+                             what="verification passes", since=0):
+        """The guest carries on here after a migration or loadvm: its
+        heartbeats (from the since-th on) continue past last_seq in order,
+        `passes` more whole verification passes over every page in use run,
+        and the workload reports no corruption.  Returns those heartbeats."""
+        hbs = self.wait_for(lambda: (h := self.heartbeats()[since:]) and
+                            h[-1]["passes"] >= h[0]["passes"] + passes and h,
+                            timeout, what)
+        assert hbs[0]["seq"] > last_seq, (hbs[0], last_seq)
+        seqs = [hb["seq"] for hb in hbs]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+        assert hbs[-1]["errors"] == 0, hbs[-1]
+        assert self.corruptions() == [], self.corruptions()
+        return hbs
+
     def memory_digest(self):
         """SHA-256 of the guest's RAM (pmemsave of all of it)."""
         path = os.path.join(self.workdir, f"{self.name}.mem")
