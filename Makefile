@@ -51,7 +51,7 @@ demo: build guest
 bench: build guest qemu72
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 	/usr/bin/python3 bench/bench.py --mem-mb 8192 --region-mb 1024 \
-	    --workloads idle --out build/bench-unused \
+	    --workloads idle --out build/bench-unused --timeout 300 \
 	    --modes none,skip,compress,compress+skip,compress-zstd,compress-zstd+skip \
 	    $(BENCH_UNUSED_ARGS)
 # pages/s through the compression path, no link
