@@ -427,7 +427,9 @@ def write_report(data, out):
              else "return-path off; ") +
           f"link shaped with tc tbf between two network namespaces; a run that has "
           f"not completed after {args.timeout} s is cancelled (not converged)"
-          + ("; QEMU max-bandwidth set to the link too" if args.max_bandwidth else "") + ".\n",
+          + ("; QEMU max-bandwidth set to the link too" if args.max_bandwidth else "")
+          + (f"; tcp_notsent_lowat {args.notsent_lowat} bytes on the source"
+             if getattr(args, "notsent_lowat", None) else "") + ".\n",
           "Each cell: median [min-max] of the runs; total, downtime and "
           "ratio of the completed ones only, sent MiB and passes of a cancelled run "
           "up to the cancel.  ratio: bytes sent by `none` / bytes sent.  "
@@ -477,6 +479,9 @@ def main():
     ap.add_argument("--breakdown", action="store_true",
                     help="trace both QEMUs and break each run's downtime down "
                          "(bench/downtime.py)")
+    ap.add_argument("--notsent-lowat", type=int, metavar="BYTES",
+                    help="net.ipv4.tcp_notsent_lowat in the source's namespace "
+                         "(default: the kernel's, unlimited)")
     ap.add_argument("--max-bandwidth", action="store_true",
                     help="secondary view: also set QEMU's max-bandwidth to the link")
     ap.add_argument("--out", default=os.path.join(TOP, "build", "bench"))
@@ -504,6 +509,8 @@ def main():
     results, n = [], 0
     t_start = time.time()
     with Link() as link, tempfile.TemporaryDirectory(prefix="qemu-mt-bench-") as wd:
+        if args.notsent_lowat:
+            link.notsent_lowat(args.notsent_lowat)
         for mbit in links:
             link.set(mbit)
             for workload in workloads:

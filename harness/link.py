@@ -41,6 +41,13 @@ class Link:
            VETH_SRC, "root", "tbf", "rate", f"{mbit}mbit", "burst", str(burst),
            "latency", "50ms")
 
+    def notsent_lowat(self, nbytes):
+        """TCP_NOTSENT_LOWAT for every socket of the source namespace
+        (net.ipv4.tcp_notsent_lowat): how much written data may wait in
+        a socket unsent; the default is unlimited."""
+        sh("ip", "netns", "exec", NS_SRC, "sysctl", "-qw",
+           f"net.ipv4.tcp_notsent_lowat={nbytes}")
+
     def down(self):
         for ns in (NS_SRC, NS_DST):
             sh("ip", "netns", "del", ns, check=False)
