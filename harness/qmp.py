@@ -37,7 +37,12 @@ class QMP:
                 time.sleep(0.05)
         s.settimeout(self.timeout)
         self.sock = s
+        # QEMU may emit an event (RESUME at startup) into a connection it
+        # has accepted before it sends the greeting
         greeting = self._recv()
+        while "event" in greeting:
+            self.events.append(greeting)
+            greeting = self._recv()
         assert "QMP" in greeting, greeting
         self.cmd("qmp_capabilities")
         return self

@@ -132,9 +132,11 @@ class VM(SerialLog):
             if os.path.exists(p):
                 os.unlink(p)
         self._stderr = open(self.stderr_path, "wb")
+        # a process group of its own: kill() reaches QEMU under a wrapper
+        # (strace, ip netns exec) too
         self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL,
                                      stdout=self._stderr, stderr=self._stderr,
-                                     env=self.env)
+                                     env=self.env, start_new_session=True)
         try:
             self.qmp = QMP(self.qmp_path).connect(wait=20)
         except Exception:
@@ -157,12 +159,21 @@ class VM(SerialLog):
             self.qmp.close()
             self.qmp = None
         if self.alive():
-            self.proc.send_signal(sig)
+            if self.wrapper:
+                # a tracer killed by SIGKILL leaves its tracee running
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.wrapper and self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self._stderr:
             self._stderr.close()
             self._stderr = None
