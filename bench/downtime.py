@@ -20,7 +20,7 @@ dst-loadvm-cleaned-up, dst-shut-sent); a phase whose checkpoint is missing
 import re
 import sys
 
-LINE = re.compile(r"^\d+@(\d+)\.(\d{6}):(\w+) (.*)$")
+LINE = re.compile(r"^\d+@(\d+)\.(\d{6}):(\w+) ?(.*)$")
 
 # (checkpoint that ends the phase, side, phase)
 PHASES = [

@@ -159,17 +159,16 @@ class VM(SerialLog):
             self.qmp.close()
             self.qmp = None
         if self.alive():
-            if self.wrapper:
-                # a tracer killed by SIGKILL leaves its tracee running
-                os.killpg(self.proc.pid, sig)
-            else:
-                self.proc.send_signal(sig)
+            # the whole group: a tracer killed by SIGKILL leaves its tracee
+            # running
+            os.killpg(self.proc.pid, sig)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         if self.wrapper and self.proc is not None:
+            # a tracee that outlived its wrapper
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -1,16 +1,19 @@
 """The downtime window with compression: the teardown of the compression
-threads runs after it on both sides (trace order), and the real pause the
-guest sees (source STOP to destination RESUME) stays near the limit."""
+threads runs after it on both sides (trace order)."""
 
-import re
+import os
+import sys
 
 import pytest
 
-from harness.migrate import real_downtime_ms, start_migration, wait_status
+from harness.migrate import start_migration, wait_status
 
 from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
 
-LINE = re.compile(r"^\d+@(\d+\.\d{6}):(\w+) ?(.*)$")
+# the trace log parser of bench/downtime.py
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "bench"))
+import downtime  # noqa: E402
 
 
 def trace_args(path):
@@ -20,14 +23,8 @@ def trace_args(path):
 
 def events(path):
     """[(time, name)] in log order; checkpoints by their name"""
-    out = []
-    for line in path.read_text().splitlines():
-        m = LINE.match(line)
-        if m:
-            name = m.group(3) if m.group(2) == "vmstate_downtime_checkpoint" else \
-                m.group(2) + (" " + m.group(3) if m.group(3) else "")
-            out.append((float(m.group(1)), name))
-    return out
+    return [(t, a if ev == "vmstate_downtime_checkpoint" else f"{ev} {a}".rstrip())
+            for t, ev, a in downtime.parse(path)]
 
 
 def index(evs, name):
