@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import shlex
 import statistics
 import sys
@@ -105,13 +106,17 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
         binary, env, extra = QEMU, None, []
     extra = extra + ["-name", "guest,debug-threads=on"]
     # 7.2 has none of the downtime checkpoints
-    traced = args.breakdown and version is None
+    traced = (args.breakdown or args.trace) and version is None
 
     def trace_args(side):
         if not traced:
             return []
-        return ["-msg", "timestamp=on", "-D", os.path.join(workdir, f"{side}.trace"),
-                "-trace", "vmstate_downtime_*", "-trace", "ram_decompress_sync_all"]
+        path = os.path.join(workdir, f"{side}.trace")
+        if os.path.exists(path):
+            os.unlink(path)
+        events = ["vmstate_downtime_*", "ram_decompress_sync_all"] + args.trace
+        return ["-msg", "timestamp=on", "-D", path] + \
+            [a for ev in events for a in ("-trace", ev)]
     wl = {"mode": workload, "mb": args.region_mb, "hb_ms": 100}
     if workload == "dirty":
         wl["dirty_mbps"] = args.dirty_mbps
@@ -200,6 +205,7 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
             "downtime_ms": info.get("downtime"),
             "setup_ms": info.get("setup-time"),
             "transferred": ram.get("transferred"),
+            "downtime_bytes": ram.get("downtime-bytes"),
             "mbps": ram.get("mbps"),
             "passes": ram.get("dirty-sync-count"),
             "ram_total": ram.get("total"),
@@ -218,6 +224,15 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
                 time.sleep(0.5)
                 res["breakdown"] = downtime.breakdown(
                     os.path.join(workdir, "src.trace"), os.path.join(workdir, "dst.trace"))
+        if traced and args.trace:
+            # kept for reading: out/traces/MODE-LINK-WORKLOAD-RUN.{src,dst}.trace
+            tdir = os.path.join(args.out, "traces")
+            os.makedirs(tdir, exist_ok=True)
+            for side in ("src", "dst"):
+                path = os.path.join(workdir, f"{side}.trace")
+                if os.path.exists(path):
+                    shutil.copy(path, os.path.join(
+                        tdir, f"{mode}-{mbit}-{workload}-{run_id}.{side}.trace"))
         if info["status"] == "completed":
             try:
                 dst.wait_for(lambda: len(dst.heartbeats()) >= 3, 60, "heartbeats")
@@ -479,6 +494,9 @@ def main():
     ap.add_argument("--breakdown", action="store_true",
                     help="trace both QEMUs and break each run's downtime down "
                          "(bench/downtime.py)")
+    ap.add_argument("--trace", action="append", default=[], metavar="EVENT",
+                    help="also trace EVENT (QEMU -trace pattern) in both QEMUs and "
+                         "keep the logs under OUT/traces (repeatable)")
     ap.add_argument("--notsent-lowat", type=int, metavar="BYTES",
                     help="net.ipv4.tcp_notsent_lowat in the source's namespace "
                          "(default: the kernel's, unlimited)")
