@@ -1,0 +1,307 @@
+"""Faults during a compressed live migration of the test guest over a
+tc-shaped link between two network namespaces (100 Mbit/s each way),
+return-path on as libvirt sets it, each compression method in turn.
+
+Each test repeats its fault FAULT_REPS times (default 3; `make soak-faults`
+runs 100), at a random point (FAULT_SEED; printed): a random time into the
+migration (0-3 s or 3-12 s), while a 1 ms downtime limit keeps the busy guest from
+converging (setup, first pass, later passes), or, one time in four, the
+pause before switchover (the guest stopped, RAM's last pass and device
+state not sent).  After every fault the guest the source still holds runs
+on with its integrity check clean, and a migration at the end succeeds.
+
+- dst_kill: the destination killed; the migration fails.
+- cancel: migrate_cancel; the migration is cancelled and the destination
+  exits (or never saw a connection).
+- src_kill: the source killed; the destination exits with a migration
+  error, no hang.  (A new source each time.)
+- link_cut: the link down (veth) for 1 to 5 s, then up: the migration
+  carries on and completes; the guest moves on each time (ping-pong).
+- link_lost: the link down for good: the migration stalls until
+  migrate_cancel, which cancels it at once; the destination, which cannot
+  know (QEMU sets no timeout on the stream), is killed.
+- lossy_link: 2 to 6 s of packet loss (1-10 % each way) and delay
+  (10-100 ms; see Run.impair), then the link as before; the migration
+  completes; the guest moves on each time.
+"""
+
+import os
+import random
+import time
+
+import pytest
+
+from harness.link import IP_DST, IP_SRC, NS_DST, NS_SRC, VETH_DST, VETH_SRC, Link, in_netns, sh
+from harness.migrate import set_caps, set_params, start_migration, wait_status
+
+from test_compress_faults import assert_source_runs_on
+from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
+
+pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root (ip netns, tc)")
+
+REPS = int(os.environ.get("FAULT_REPS", "3"))
+SEED = os.environ.get("FAULT_SEED") or str(random.randrange(1 << 30))
+METHODS = ("zlib", "zstd", "lz4")
+WL = dict(DIRTY, mb=32)
+MEM_MB = 256
+MBIT = 100
+SIDES = {NS_SRC: (IP_SRC, VETH_SRC), NS_DST: (IP_DST, VETH_DST)}
+ACTIVE = ("setup", "active", "pre-switchover", "device")
+
+
+class Run:
+    """One test's guest, link and random choices."""
+
+    def __init__(self, vms, link, name):
+        self.vms = vms
+        self.link = link
+        self.rng = random.Random(f"{SEED}-{name}")
+        self.n = 0
+        print(f"FAULT_SEED={SEED} FAULT_REPS={REPS}")
+        # netem, where the kernel has it (sch_netem)
+        probe = sh(*in_netns(NS_SRC), "tc", "qdisc", "replace", "dev", VETH_SRC,
+                   "root", "netem", "delay", "1ms", check=False)
+        self.impair_kind = "netem" if probe.returncode == 0 else "nftables+tbf"
+
+    def shape(self, netem=None):
+        """Both directions at MBIT; netem: extra netem arguments."""
+        for ns, (_ip, dev) in SIDES.items():
+            if netem:
+                cmd = ["netem", "rate", f"{MBIT}mbit"] + netem
+            else:
+                cmd = ["tbf", "rate", f"{MBIT}mbit", "burst", "125000", "latency", "50ms"]
+            sh(*in_netns(ns), "tc", "qdisc", "replace", "dev", dev, "root", *cmd)
+
+    def impair(self, loss, delay):
+        """loss % of the packets each way dropped at random and delay ms
+        added: netem (with jitter, reordering and duplication) where the
+        kernel has it; else nftables drops packets at random and a tbf
+        queue of delay ms at a fifth of the rate delays them (queueing
+        delay, up to delay ms).  impair(0, 0) restores the link."""
+        for ns, (_ip, dev) in SIDES.items():
+            if not loss and not delay:
+                sh(*in_netns(ns), "nft", "delete", "table", "inet", "impair", check=False)
+                self.shape()
+                continue
+            if self.impair_kind == "netem":
+                self.shape(["loss", f"{loss:.1f}%", "delay", f"{delay}ms",
+                            f"{delay // 5}ms", "reorder", "10%", "duplicate", "1%"])
+                continue
+            sh(*in_netns(ns), "nft", "add", "table", "inet", "impair")
+            sh(*in_netns(ns), "nft", "add", "chain", "inet", "impair", "out",
+               "{ type filter hook output priority 0; }")
+            sh(*in_netns(ns), "nft", "add", "rule", "inet", "impair", "out",
+               "numgen", "random", "mod", "1000", "<", str(int(loss * 10)), "drop")
+            sh(*in_netns(ns), "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+               "rate", f"{MBIT // 5}mbit", "burst", "25000", "latency", f"{delay}ms")
+
+    def link_state(self, up):
+        # the destination's end, as a cable pulled at the far side: the
+        # source's end loses its carrier
+        sh(*in_netns(NS_DST), "ip", "link", "set", VETH_DST, "up" if up else "down")
+
+    def vm(self, ns, incoming=False):
+        self.n += 1
+        vm = self.vms(f"{'dst' if incoming else 'src'}{self.n}", workload=WL,
+                      mem_mb=MEM_MB, wrapper=in_netns(ns),
+                      incoming="defer" if incoming else None)
+        vm.ns = ns
+        return vm.start()
+
+    def other(self, vm):
+        return NS_DST if vm.ns == NS_SRC else NS_SRC
+
+    def begin(self, src, method, limit_ms=1):
+        """A new destination across the link; start migrating to it."""
+        dst = self.vm(self.other(src), incoming=True)
+        ip = SIDES[dst.ns][0]
+        start_migration(src, dst, f"tcp:{ip}:{4000 + self.n}",
+                        caps={"compress": True, "return_path": True,
+                              "pause_before_switchover": True},
+                        params={"compress_method": method, "compress_threads": 2,
+                                "downtime_limit": limit_ms},
+                        dst_params={"compress_method": method,
+                                    "decompress_threads": 2})
+        return dst
+
+    def point(self, src):
+        """Wait for a random point of the migration; describe it."""
+        if self.rng.random() < 0.25:
+            time.sleep(self.rng.uniform(0, 2))
+            set_params(src, downtime_limit=300)
+            info = wait_status(src, ("pre-switchover", "failed", "completed",
+                                     "cancelled"), timeout=180)
+            assert info["status"] == "pre-switchover", info
+            return "pre-switchover"
+        # half in the first seconds (setup, first pass), half later
+        t = self.rng.choice([self.rng.uniform(0, 3), self.rng.uniform(3, 12)])
+        time.sleep(t)
+        info = src.qmp.cmd("query-migrate")
+        assert info["status"] in ACTIVE, info
+        return f"{t:.2f}s {info['status']} sync={info.get('ram', {}).get('dirty-sync-count')}"
+
+    def finish(self, src, timeout=240):
+        """Let the migration converge and complete; return the final info."""
+        set_params(src, downtime_limit=300)
+        deadline = time.monotonic() + timeout
+        while True:
+            info = src.qmp.cmd("query-migrate")
+            if info["status"] == "pre-switchover":
+                src.qmp.cmd("migrate-continue", state="pre-switchover")
+            elif info["status"] not in ACTIVE:
+                return info
+            assert time.monotonic() < deadline, info
+            time.sleep(0.1)
+
+    def fail_after(self, src, expect, timeout=60):
+        """After a fault: the migration ends as expect, the source guest
+        runs on intact."""
+        if src.qmp.cmd("query-migrate")["status"] == "pre-switchover":
+            src.qmp.cmd("migrate-continue", state="pre-switchover")
+        info = wait_status(src, timeout=timeout)
+        assert info["status"] in ((expect,) if isinstance(expect, str) else expect), info
+        src.wait_for(lambda: src.qmp.cmd("query-status")["status"] == "running",
+                     30, "the source guest to run")
+        assert_source_runs_on(src)
+
+    def migrate_to_end(self, src, method):
+        """The migration after the faults: it succeeds and the guest
+        carries on intact at the destination, which is returned."""
+        set_caps(src, pause_before_switchover=False)
+        dst = self.begin(src, method, limit_ms=300)
+        info = self.finish(src)
+        assert_migrated(src, dst, info)
+        assert_guest_healthy_after(src, dst)
+        src.kill()
+        return dst
+
+
+def exits(vm, timeout):
+    deadline = time.monotonic() + timeout
+    while vm.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not vm.alive()
+
+
+@pytest.fixture
+def run(vms, request):
+    with Link() as link:
+        r = Run(vms, link, request.node.name)
+        r.shape()
+        yield r
+
+
+def test_dst_kill(run):
+    src = run.vm(NS_SRC)
+    src.wait_ready()
+    for i in range(REPS):
+        dst = run.begin(src, METHODS[i % 3])
+        where = run.point(src)
+        print(f"rep {i} {METHODS[i % 3]}: destination killed at {where}")
+        dst.kill()
+        run.fail_after(src, "failed")
+    run.migrate_to_end(src, METHODS[REPS % 3])
+
+
+def test_cancel(run):
+    src = run.vm(NS_SRC)
+    src.wait_ready()
+    for i in range(REPS):
+        dst = run.begin(src, METHODS[i % 3])
+        where = run.point(src)
+        print(f"rep {i} {METHODS[i % 3]}: migrate_cancel at {where}")
+        src.qmp.cmd("migrate_cancel")
+        run.fail_after(src, "cancelled")
+        # the destination sees the stream end and gives up, unless the
+        # cancel came before it accepted a connection
+        if not exits(dst, 30):
+            assert dst.qmp.cmd("query-migrate").get("status") == "setup", where
+            dst.kill()
+        else:
+            assert dst.proc.returncode == 1, dst.stderr()
+    run.migrate_to_end(src, METHODS[REPS % 3])
+
+
+def test_src_kill(run):
+    for i in range(REPS):
+        src = run.vm(NS_SRC)
+        src.wait_ready()
+        dst = run.begin(src, METHODS[i % 3])
+        where = run.point(src)
+        print(f"rep {i} {METHODS[i % 3]}: source killed at {where}")
+        src.kill()
+        assert exits(dst, 30), f"destination still running: {where}"
+        err = dst.stderr()
+        assert dst.proc.returncode == 1 and "load of migration failed" in err, \
+            (dst.proc.returncode, err)
+    src = run.vm(NS_SRC)
+    src.wait_ready()
+    run.migrate_to_end(src, METHODS[REPS % 3])
+
+
+def test_link_cut(run):
+    src = run.vm(NS_SRC)
+    src.wait_ready()
+    for i in range(REPS):
+        dst = run.begin(src, METHODS[i % 3])
+        where = run.point(src)
+        cut = run.rng.uniform(1, 5)
+        print(f"rep {i} {METHODS[i % 3]}: link down {cut:.1f}s at {where}")
+        run.link_state(False)
+        time.sleep(cut)
+        run.link_state(True)
+        info = run.finish(src)
+        assert_migrated(src, dst, info)
+        assert_guest_healthy_after(src, dst)
+        src.kill()
+        src = dst
+    run.migrate_to_end(src, METHODS[REPS % 3])
+
+
+def test_link_lost(run):
+    src = run.vm(NS_SRC)
+    src.wait_ready()
+    for i in range(REPS):
+        dst = run.begin(src, METHODS[i % 3])
+        where = run.point(src)
+        print(f"rep {i} {METHODS[i % 3]}: link lost at {where}")
+        run.link_state(False)
+        time.sleep(run.rng.uniform(1, 3))
+        if src.qmp.cmd("query-migrate")["status"] == "pre-switchover":
+            src.qmp.cmd("migrate-continue", state="pre-switchover")
+            time.sleep(0.5)
+        info = src.qmp.cmd("query-migrate")
+        assert info["status"] in ACTIVE, info
+        print(f"  stalled in {info['status']}, migrate_cancel")
+        src.qmp.cmd("migrate_cancel")
+        # cancelled; or failed, when the cancel came while the source waited
+        # for the destination's answer at the end (status device): the base
+        # QEMU's migration_cancel() shuts the return path down before it
+        # sets "cancelling", and the migration thread may see that first
+        run.fail_after(src, ("cancelled", "failed") if info["status"] == "device"
+                       else "cancelled", timeout=30)
+        assert dst.alive(), dst.stderr()
+        dst.kill()
+        run.link_state(True)
+    run.migrate_to_end(src, METHODS[REPS % 3])
+
+
+def test_lossy_link(run):
+    src = run.vm(NS_SRC)
+    src.wait_ready()
+    for i in range(REPS):
+        dst = run.begin(src, METHODS[i % 3])
+        where = run.point(src)
+        r = run.rng
+        loss, delay, window = r.uniform(1, 10), r.randint(10, 100), r.uniform(2, 6)
+        print(f"rep {i} {METHODS[i % 3]}: {loss:.1f}% loss, {delay} ms delay "
+              f"({run.impair_kind}) for {window:.1f}s at {where}")
+        run.impair(loss, delay)
+        time.sleep(window)
+        run.impair(0, 0)
+        info = run.finish(src)
+        assert_migrated(src, dst, info)
+        assert_guest_healthy_after(src, dst)
+        src.kill()
+        src = dst
+    run.migrate_to_end(src, METHODS[REPS % 3])
