@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build verify guest qemu72 unit qtest e2e check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
+.PHONY: all deps base materialize export build verify guest qemu72 unit qtest e2e fuzz soak soak-faults check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
 
 all: build
 
@@ -36,6 +36,20 @@ e2e: build guest qemu72
 	tests/e2e.sh
 check:
 	$(S)/check.sh
+# the incoming stream fuzzer, loaded by the ASan+UBSan build (build/qemu-asan)
+# for FUZZ_SECONDS (default 3600); output in build/fuzz (see tests/fuzz.sh)
+fuzz: build guest
+	QEMU_BUILD=$(CURDIR)/build/qemu-asan EXTRA_CONFIGURE="--enable-asan --enable-ubsan" \
+	    TARGETS=qemu-system-x86_64 $(S)/build.sh
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),3600) FUZZ_QEMU=$(CURDIR)/build/qemu-asan/qemu-system-x86_64 \
+	    tests/fuzz.sh build/logs/fuzz-asan.tap
+# HOPS (default 200) ping-pong migrations of the busy guest, compress +
+# XBZRLE + skip-unused-pages, RSS of both sides sampled (build/soak/rss.csv)
+soak: build guest
+	/usr/bin/python3 tests/soak.py --hops $(or $(HOPS),200)
+# tests/e2e/test_faults.py with FAULT_REPS (default 100) faults of each kind
+soak-faults: build guest
+	FAULT_REPS=$(or $(FAULT_REPS),100) tests/e2e.sh build/logs/soak-faults.tap -k test_faults -s
 # the compression qtests RUNS times (default 200), JOBS copies side by side
 repeat: build
 	tests/repeat.sh $(or $(RUNS),200) $(or $(JOBS),1)

@@ -2,7 +2,7 @@
 tc-shaped link between two network namespaces (100 Mbit/s each way),
 return-path on as libvirt sets it, each compression method in turn.
 
-Each test repeats its fault FAULT_REPS times (default 3; `make soak-faults`
+Each test repeats its fault FAULT_REPS times (default 2; `make soak-faults`
 runs 100), at a random point (FAULT_SEED; printed): a random time into the
 migration (0-3 s or 3-12 s), while a 1 ms downtime limit keeps the busy guest from
 converging (setup, first pass, later passes), or, one time in four, the
@@ -19,7 +19,10 @@ on with its integrity check clean, and a migration at the end succeeds.
   carries on and completes; the guest moves on each time (ping-pong).
 - link_lost: the link down for good: the migration stalls until
   migrate_cancel, which cancels it at once; the destination, which cannot
-  know (QEMU sets no timeout on the stream), is killed.
+  know (QEMU sets no timeout on the stream), is killed.  Not after
+  pre-switchover: the base QEMU sends the last pass holding the lock its
+  monitor needs, so there a lost link blocks QMP, migrate_cancel included,
+  until TCP gives up (tcp_retries2, ~15 min).
 - lossy_link: 2 to 6 s of packet loss (1-10 % each way) and delay
   (10-100 ms; see Run.impair), then the link as before; the migration
   completes; the guest moves on each time.
@@ -39,7 +42,7 @@ from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root (ip netns, tc)")
 
-REPS = int(os.environ.get("FAULT_REPS", "3"))
+REPS = int(os.environ.get("FAULT_REPS", "2"))
 SEED = os.environ.get("FAULT_SEED") or str(random.randrange(1 << 30))
 METHODS = ("zlib", "zstd", "lz4")
 WL = dict(DIRTY, mb=32)
@@ -267,9 +270,9 @@ def test_link_lost(run):
         print(f"rep {i} {METHODS[i % 3]}: link lost at {where}")
         run.link_state(False)
         time.sleep(run.rng.uniform(1, 3))
-        if src.qmp.cmd("query-migrate")["status"] == "pre-switchover":
-            src.qmp.cmd("migrate-continue", state="pre-switchover")
-            time.sleep(0.5)
+        # not continued from pre-switchover: the last pass runs with the
+        # lock that QMP needs held (the base QEMU's way), so a cancel would
+        # wait until TCP gives up on the link (~15 min)
         info = src.qmp.cmd("query-migrate")
         assert info["status"] in ACTIVE, info
         print(f"  stalled in {info['status']}, migrate_cancel")
