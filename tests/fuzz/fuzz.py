@@ -4,6 +4,7 @@
   fuzz.py seeds  OUT            real streams, one per method and option
   fuzz.py run    OUT SECONDS    mutate them, load each case, report
   fuzz.py replay DIR            load saved reproducers (DIR/*.mig.xz)
+  fuzz.py craft  SEEDS DIR      write the known-bad-record reproducers
 
 seeds: one test guest (dirtying 8 MiB) migrated with `migrate file:` once
 per seed, resumed in between: no compression, and each method (zlib, zstd,
@@ -16,13 +17,22 @@ the seed's destination (-incoming file:CASE, the seed's capabilities and
 method set with -global, 2 decompression threads).  A case passes when
 QEMU loads it (then quits) or exits with status 1 and "load of migration
 failed"; a sanitizer report, a signal, another exit status, an assertion
-or no answer within --timeout is a failure, saved as OUT/failures/N.mig.xz
-with N.json (seed, mutations, reason, stderr).  OUT/report.json has the
+or no answer within --timeout is a failure, saved as OUT/failures/N.full.mig.xz,
+its shortest failing prefix as N.mig.xz, and N.json (seed, mutations,
+reason with QEMU's stderr): copy N.mig.xz and N.json to tests/fuzz/repro
+once fixed.  OUT/report.json has the
 counts and the cases per hour.  --qemu picks the binary (default: the
 ASan+UBSan build, build/qemu-asan, if it exists).
 
 replay: every DIR/*.mig.xz with its .json (the destination's settings) must
-pass as above; DIR is tests/fuzz/repro (reproducers of fixed failures).
+pass as above, and give the verdict ("expect") and first error ("error", a
+regular expression) its .json names.  DIR is tests/fuzz/repro: failures
+the fuzzer found (once fixed), and what craft writes: small streams (a
+seed's header, configuration and RAM setup, then one section holding one
+bad record) for the errors the destination must give: zlib length and
+checksum, a zlib page in a zstd stream, a frame without the capability,
+frame method, page count, length, zero bitmap, page order and range,
+damaged zstd data, XBZRLE length.
 """
 
 import argparse
@@ -33,6 +43,7 @@ import random
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -185,6 +196,21 @@ def load(qemu, path, method, xbzrle, timeout, errpath):
 
 # the fuzzing loop ------------------------------------------------------------
 
+def minimize(qemu, data, meta, timeout, path, errpath):
+    """The length of the shortest prefix of data that still fails (binary
+    search: a failure at a record stays when what follows is cut)."""
+    lo, hi = 0, len(data)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        with open(path, "wb") as f:
+            f.write(data[:mid])
+        if load(qemu, path, meta["method"], meta["xbzrle"], timeout, errpath)[0] == "FAIL":
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def read_seeds(seed_dir):
     seeds = []
     for name in sorted(SEEDS):
@@ -246,12 +272,16 @@ def run(out, seconds, jobs, qemu, seed, timeout):
                     reasons[key] = reasons.get(key, 0) + 1
             if verdict == "FAIL":
                 base = os.path.join(fails, f"{n:04d}")
-                with lzma.open(base + ".mig.xz", "wb", preset=1) as f:
+                with lzma.open(base + ".full.mig.xz", "wb", preset=1) as f:
                     f.write(new)
+                short = minimize(qemu, new, meta, timeout, case, errpath)
+                with lzma.open(base + ".mig.xz", "wb", preset=1) as f:
+                    f.write(new[:short])
                 with open(base + ".json", "w") as f:
                     json.dump({"seed": name, "method": meta["method"],
                                "xbzrle": meta["xbzrle"], "mutations": what,
-                               "reason": detail}, f, indent=1)
+                               "reason": detail, "bytes": len(new),
+                               "shortest failing prefix": short}, f, indent=1)
                 print(f"FAIL {base}: {what}: {detail[:300]}", flush=True)
 
     threads = [threading.Thread(target=worker, args=(j,)) for j in range(jobs)]
@@ -280,6 +310,139 @@ def run(out, seconds, jobs, qemu, seed, timeout):
     return counts["FAIL"] == 0
 
 
+# reproducers of known bad records ------------------------------------------
+
+def _put(buf, off, fmt, val):
+    struct.pack_into(fmt, buf, off, val)
+
+
+def _rel(rec, name):
+    off, size = rec.fields[name]
+    return off - rec.start, size
+
+
+def _edit(name, fmt, val):
+    def f(buf, rec, _seeds):
+        _put(buf, _rel(rec, name)[0], fmt, val)
+    return f
+
+
+def _zero_tail(buf, rec, _seeds):      # a zlib stream's Adler-32
+    off, n = _rel(rec, "data")
+    buf[off + n - 4:off + n] = bytes(4)
+
+
+def _flip_middle(buf, rec, _seeds):    # a zstd frame's data
+    off, n = _rel(rec, "data")
+    for i in range(off + n // 3, off + n // 3 + 8):
+        buf[i] ^= 0x55
+
+
+def _offset_repeat(buf, rec, _seeds):  # page 2 at the same place as page 1
+    off, _ = _rel(rec, "offsets")
+    buf[off + 4:off + 8] = buf[off:off + 4]
+
+
+def _offset_outside(buf, rec, _seeds):
+    off, n = _rel(rec, "offsets")
+    _put(buf, off + n - 4, ">I", 0x7fffffff)
+
+
+def _bitmap_ones(buf, rec, _seeds):
+    off, n = _rel(rec, "bitmap")
+    buf[off:off + n] = b"\xff" * n
+
+
+def _zlib_record(buf, rec, seeds):     # the zlib seed's first page record
+    data, pieces = seeds["zlib"]
+    z = min((p for p in pieces if p.kind == "record" and p.rkind == "zlib"),
+            key=lambda p: p.end - p.start)
+    buf[:] = _standalone(data, z)
+
+
+# name -> (seed, record kind, change, destination method, first error)
+CRAFTED = {
+    "zlib-length": ("zlib", "zlib", _edit("len", ">I", 4111), "zlib",
+                    r"Invalid compressed page length 4111 .*must be 1 to 4110"),
+    "zlib-checksum": ("zlib", "zlib", _zero_tail, "zlib",
+                      r"Failed to decompress 1 page\(s\) with zlib"),
+    "zlib-in-zstd": ("zstd", "frame", _zlib_record, "zstd",
+                     r"Received a page compressed with zlib .* 'compress-method' is zstd"),
+    "frame-off": ("zstd", "frame", None, None,
+                  r"Received a compressed page, but capability 'compress' is not enabled"),
+    "frame-method": ("zstd", "frame", _edit("method", ">B", 2), "zstd",
+                     r"Received pages compressed with lz4 .* 'compress-method' is zstd"),
+    "frame-method-unknown": ("lz4", "frame", _edit("method", ">B", 9), "lz4",
+                             r"unknown method 9"),
+    "frame-count-0": ("zstd", "frame", _edit("count", ">H", 0), "zstd",
+                      r"Invalid page count 0 .*must be 1 to 256"),
+    "frame-count-257": ("lz4", "frame", _edit("count", ">H", 257), "lz4",
+                        r"Invalid page count 257 "),
+    "frame-length": ("lz4", "frame", _edit("plen", ">I", 0xffffffff), "lz4",
+                     r"Invalid compressed frame length 4294967295"),
+    "frame-bitmap": ("zstd", "frame", _bitmap_ones, "zstd",
+                     r"Invalid compressed frame length \d+ for 256 pages \(256 of them zero\)"),
+    "frame-order": ("zstd", "frame", _offset_repeat, "zstd",
+                    r"Page 2 of the compressed frame .* not after page"),
+    "frame-outside": ("lz4", "frame", _offset_outside, "lz4",
+                      r"is outside the block"),
+    "frame-data": ("zstd", "frame", _flip_middle, "zstd",
+                   r"Failed to decompress \d+ page\(s\) with zstd"),
+    "xbzrle-length": ("zstd-xbzrle", "xbzrle", _edit("len", ">H", 4097), "zstd",
+                      r"Failed to load XBZRLE page - len overflow"),
+}
+
+
+def _standalone(data, rec):
+    """rec's bytes, with its block name even if it had CONTINUE."""
+    buf = bytearray(data[rec.start:rec.end])
+    hdr = struct.unpack_from(">Q", buf)[0]
+    if hdr & stream.F_CONTINUE:
+        _put(buf, 0, ">Q", hdr & ~stream.F_CONTINUE)
+        buf[8:8] = bytes([4]) + b"ram0"
+        for name, (off, size) in list(rec.fields.items()):
+            if off > rec.start:
+                rec.fields[name] = (off + 5, size)
+    return buf
+
+
+def craft(seed_dir, out):
+    """Small streams, each one bad record: the seed's header, configuration
+    and RAM setup section, then a section with that record alone."""
+    os.makedirs(out, exist_ok=True)
+    seeds = {}
+    for name in {c[0] for c in CRAFTED.values()} | {"zlib"}:
+        with open(os.path.join(seed_dir, name + ".mig"), "rb") as f:
+            data = f.read()
+        seeds[name] = (data, stream.parse(data)[0])
+    for name, (seed, kind, change, method, error) in CRAFTED.items():
+        data, pieces = seeds[seed]
+        setup_end = next(p.end for p in pieces if p.kind == "footer")
+        # the smallest such record with two pages or more and 64 bytes of
+        # payload: small files
+        rec = min((p for p in pieces if p.kind == "record" and p.rkind == kind and
+                   getattr(p, "count", 2) >= 2 and
+                   p.fields.get("data", (0, 64))[1] >= 64),
+                  key=lambda p: p.end - p.start)
+        rec = stream.Piece(rec.kind, rec.start, end=rec.end, rkind=rec.rkind,
+                           fields=dict(rec.fields))
+        buf = _standalone(data, rec)
+        if change:
+            change(buf, rec, seeds)
+        sid = struct.unpack_from(">I", data, setup_end - 4)[0]
+        case = (data[:setup_end] + bytes([stream.PART]) + struct.pack(">I", sid) +
+                bytes(buf) + struct.pack(">Q", stream.F_EOS) +
+                bytes([stream.FOOTER]) + struct.pack(">I", sid) + bytes([stream.EOF]))
+        with lzma.open(os.path.join(out, name + ".mig.xz"), "wb") as f:
+            f.write(case)
+        with open(os.path.join(out, name + ".json"), "w") as f:
+            json.dump({"method": method, "xbzrle": "xbzrle" in seed,
+                       "expect": "refused", "error": error,
+                       "made": f"fuzz.py craft: a {kind} record of seed {seed}"},
+                      f, indent=1)
+        print(f"crafted {name}: {len(case)} bytes")
+
+
 def replay(directory, qemu, timeout):
     ok = True
     cases = sorted(f for f in os.listdir(directory) if f.endswith(".mig.xz"))
@@ -294,6 +457,8 @@ def replay(directory, qemu, timeout):
             verdict, detail = load(qemu, path, meta["method"], meta["xbzrle"],
                                    timeout, os.path.join(tmp, "err"))
             good = verdict != "FAIL" and verdict == meta.get("expect", verdict)
+            if good and meta.get("error"):
+                good = re.search(meta["error"], detail) is not None
             ok &= good
             print(f"{'ok' if good else 'FAIL'} {name}: {verdict} {detail[:200]}")
     print(f"replay: {len(cases)} reproducers, {'all pass' if ok else 'FAILURES'}")
@@ -306,6 +471,9 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("seeds")
     s.add_argument("out")
+    c = sub.add_parser("craft")
+    c.add_argument("seeds")
+    c.add_argument("out")
     r = sub.add_parser("run")
     r.add_argument("out")
     r.add_argument("seconds", type=float)
@@ -319,6 +487,9 @@ def main():
     a = ap.parse_args()
     if a.cmd == "seeds":
         make_seeds(a.out)
+        return 0
+    if a.cmd == "craft":
+        craft(a.seeds, a.out)
         return 0
     if a.cmd == "run":
         print(f"fuzz: seed {a.seed}, {a.jobs} jobs, {a.qemu}", flush=True)
