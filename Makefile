@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build verify guest qemu72 unit qtest e2e fuzz soak soak-faults check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
+.PHONY: all deps base materialize export build install source-package verify guest qemu72 unit qtest e2e fuzz soak soak-faults check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
 
 all: build
 
@@ -21,6 +21,12 @@ export:
 	$(S)/export.sh
 build: deps materialize
 	$(S)/build.sh
+# the patched QEMU for use without the build tree (libvirt <emulator>)
+install: build
+	$(S)/install.sh $(PREFIX)
+# Debian source package of qemu with the series (build/pkg), and its check
+source-package: materialize
+	$(S)/source-package.sh
 verify: build
 	$(S)/verify-series.sh
 guest: deps

@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 
-from .vm import GUEST, QEMU
+from .vm import GUEST, QEMU, TOP
 
 USER = "qemu-mt"
 LIBVIRTD = "/usr/sbin/libvirtd"
@@ -164,16 +164,11 @@ class Pair:
 
     def _copy_binaries(self):
         """Copies USER can read wherever the checkout is (a clone under
-        /root is not).  Run from the build tree, QEMU finds its firmware in
-        qemu-bundle/ next to the binary: copy that too."""
-        build_dir = os.path.dirname(QEMU)
-        bindir = os.path.join(self.top, "bin")
-        os.makedirs(bindir)
-        emulator = shutil.copy2(QEMU, bindir)
-        bundle = os.path.join(build_dir, "qemu-bundle")
-        if os.path.isdir(bundle):
-            shutil.copytree(bundle, os.path.join(bindir, "qemu-bundle"),
-                            ignore_dangling_symlinks=True)
+        /root is not): QEMU installed there as an operator would install
+        it (make install PREFIX=...), and the guest."""
+        subprocess.run([os.path.join(TOP, "scripts", "install.sh"), self.top],
+                       check=True, env=dict(os.environ, QEMU_BUILD=os.path.dirname(QEMU)))
+        emulator = os.path.join(self.top, "bin", "qemu-system-x86_64")
         kernel = shutil.copy2(os.path.join(GUEST, "vmlinuz"), self.top)
         initrd = shutil.copy2(os.path.join(GUEST, "initrd.img"), self.top)
         return emulator, kernel, initrd

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: dependencies, base, series,
 # build, series verification, guest, migration qtests, e2e tests, a short
-# run of the stream fuzzer.  Prints
+# run of the stream fuzzer, the Debian source package.  Prints
 # each stage's duration and, last, one "check: N passed, N failed" line
 # counting the qtest cases and e2e tests.
 set -uo pipefail
@@ -70,6 +70,7 @@ test_stage unit "$TOP/tests/unit.sh"
 test_stage qtest "$TOP/tests/qtest.sh"
 test_stage e2e "$TOP/tests/e2e.sh"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60} test_stage fuzz "$TOP/tests/fuzz.sh"
+test_stage package "$TOP/tests/package.sh"
 summary
 echo "check: $PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" = 0 ]

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Export the commits base..HEAD of build/src back into patches/ as
-# git format-patch files, and rewrite patches/series in their order.
+# git format-patch files, and rewrite patches/series in their order; the
+# cover letter, patches/0000-cover-letter.patch, from
+# patches/cover-letter.txt (subject, blank line, body) as git format-patch
+# --cover-letter writes it (shortlog and diffstat of the series).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -20,11 +23,15 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-g format-patch -q --no-signature --zero-commit -o "$tmp" base..HEAD
+# the cover letter's subject (first paragraph) and body: patches/cover-letter.txt
+g config "branch.$(g symbolic-ref --short HEAD).description" \
+    "$(cat "$PATCHES/cover-letter.txt")"
+g format-patch -q --no-signature --zero-commit --cover-letter \
+    --cover-from-description=subject -o "$tmp" base..HEAD
 rm -f "$PATCHES"/*.patch
 {
     echo "# The series, in order; applied by scripts/materialize.sh."
-    (cd "$tmp" && ls -1 ./*.patch 2>/dev/null | sed 's|^\./||')
+    (cd "$tmp" && ls -1 ./*.patch 2>/dev/null | sed 's|^\./||' | grep -v '^0000-')
 } > "$PATCHES/series"
 cp "$tmp"/*.patch "$PATCHES"/ 2>/dev/null || true
 echo "$(series_digest) $(g rev-parse HEAD)" > "$SRC/.git/qemu-mt-series"
