@@ -94,7 +94,7 @@ def main():
             # limit or not: such a hop may end before)
             src.wait_for(lambda: (i := src.qmp.cmd("query-migrate"))["status"]
                          not in ("setup", "active") or
-                         i["ram"]["dirty-sync-count"] >= 4, 120, "4 syncs")
+                         i.get("ram", {}).get("dirty-sync-count", 0) >= 4, 120, "4 syncs")
             set_params(src, downtime_limit=300, max_bandwidth=1 << 30)
             info = wait_status(src, timeout=300)
             assert info["status"] == "completed", (hop, info)
