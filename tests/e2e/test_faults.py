@@ -9,6 +9,8 @@ converging (setup, first pass, later passes), or, one time in four, the
 pause before switchover (the guest stopped, RAM's last pass and device
 state not sent).  After every fault the guest the source still holds runs
 on with its integrity check clean, and a migration at the end succeeds.
+Where one source survives every fault (dst_kill, cancel, link_lost), its
+RSS is sampled after each and must not grow (with 8 faults or more).
 
 - dst_kill: the destination killed; the migration fails.
 - cancel: migrate_cancel; the migration is cancelled and the destination
@@ -60,6 +62,7 @@ class Run:
         self.link = link
         self.rng = random.Random(f"{SEED}-{name}")
         self.n = 0
+        self.rss_kib = []
         print(f"FAULT_SEED={SEED} FAULT_REPS={REPS}")
         # netem, where the kernel has it (sch_netem)
         probe = sh(*in_netns(NS_SRC), "tc", "qdisc", "replace", "dev", VETH_SRC,
@@ -156,6 +159,25 @@ class Run:
             assert time.monotonic() < deadline, info
             time.sleep(0.1)
 
+    def rss(self, vm):
+        """The QEMU's resident set size, kB (sampled after every fault the
+        source survives: see assert_rss_flat)."""
+        with open(f"/proc/{vm.proc.pid}/status") as f:
+            kib = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+        self.rss_kib.append(kib)
+        return kib
+
+    def assert_rss_flat(self):
+        """One source that survived every fault: its RSS must not grow
+        from the first faults to the last (medians of the first and last
+        quarters; 5 % + 8 MiB), with 8 faults or more."""
+        r = self.rss_kib
+        print(f"source RSS after each fault, MiB: {[k >> 10 for k in r]}")
+        if len(r) >= 8:
+            q = len(r) // 4
+            first, last = sorted(r[:q])[q // 2], sorted(r[-q:])[q // 2]
+            assert last <= first * 1.05 + 8192, (first, last, r)
+
     def fail_after(self, src, expect, timeout=60):
         """After a fault: the migration ends as expect, the source guest
         runs on intact."""
@@ -166,6 +188,7 @@ class Run:
         src.wait_for(lambda: src.qmp.cmd("query-status")["status"] == "running",
                      30, "the source guest to run")
         assert_source_runs_on(src)
+        self.rss(src)
 
     def migrate_to_end(self, src, method):
         """The migration after the faults: it succeeds and the guest
@@ -203,6 +226,7 @@ def test_dst_kill(run):
         print(f"rep {i} {METHODS[i % 3]}: destination killed at {where}")
         dst.kill()
         run.fail_after(src, "failed")
+    run.assert_rss_flat()
     run.migrate_to_end(src, METHODS[REPS % 3])
 
 
@@ -222,6 +246,7 @@ def test_cancel(run):
             dst.kill()
         else:
             assert dst.proc.returncode == 1, dst.stderr()
+    run.assert_rss_flat()
     run.migrate_to_end(src, METHODS[REPS % 3])
 
 
@@ -283,6 +308,7 @@ def test_link_lost(run):
         assert dst.alive(), dst.stderr()
         dst.kill()
         run.link_state(True)
+    run.assert_rss_flat()
     run.migrate_to_end(src, METHODS[REPS % 3])
 
 
