@@ -108,10 +108,13 @@ check() {
         rc=1
     fi
     # and the package's series patches are exactly patches/
-    if ! diff -r -x series "$PATCHES" "$x/mt" >> "$PKG/check.diff"; then
-        echo "debian/patches/mt differs from patches/"
+    if [ "$(ls "$x/mt")" != "$(series_list)" ]; then
+        echo "debian/patches/mt does not hold exactly the patches of patches/series"
         rc=1
     fi
+    while read -r p; do
+        cmp -s "$PATCHES/$p" "$x/mt/$p" || { echo "debian/patches/mt/$p differs"; rc=1; }
+    done < <(series_list)
     echo "version: $(dpkg-parsechangelog -l "$PKG/changelog" -S Version)"
     rm -rf "$x"
     return $rc
