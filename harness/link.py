@@ -3,11 +3,14 @@ benchmarks and the demo migrate over (QEMU's max-bandwidth is not a link:
 QEMU lifts it at switchover, and multifd channels ignore it).  Needs root
 (ip netns, tc)."""
 
+import os
 import subprocess
 
-NS_SRC, NS_DST = "qemu-mt-src", "qemu-mt-dst"
+# QEMU_MT_LINK_ID=N: other names, for a second link beside the first
+_ID = os.environ.get("QEMU_MT_LINK_ID", "")
+NS_SRC, NS_DST = f"qemu-mt{_ID}-src", f"qemu-mt{_ID}-dst"
 IP_SRC, IP_DST = "10.199.0.1", "10.199.0.2"
-VETH_SRC, VETH_DST = "qmt-s", "qmt-d"
+VETH_SRC, VETH_DST = f"qmt{_ID}-s", f"qmt{_ID}-d"
 
 
 def in_netns(ns):

@@ -60,7 +60,8 @@ qemu ($ver) trixie; urgency=medium
     XBZRLE and postcopy together with it, capability skip-unused-pages
     (pages the guest never used are not sent), thread teardown after the
     downtime window, and a switchover estimate that counts the pool's
-    speed, data still in the socket and each page's compressed size.
+    speed, data still in the socket and each page's compressed size;
+    migrate_cancel no longer ends as "failed" on a lost link.
     See docs/multi-thread-compression.txt.
 
  -- qemu-mt <>  $date
