@@ -37,7 +37,8 @@ import time
 import pytest
 
 from harness.link import IP_DST, IP_SRC, NS_DST, NS_SRC, VETH_DST, VETH_SRC, Link, in_netns, sh
-from harness.migrate import set_caps, set_params, start_migration, wait_status
+from harness.migrate import set_caps, set_params, wait_status
+from harness.qmp import QMPError
 
 from test_compress_faults import assert_source_runs_on
 from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
@@ -105,6 +106,11 @@ class Run:
         # the destination's end, as a cable pulled at the far side: the
         # source's end loses its carrier
         sh(*in_netns(NS_DST), "ip", "link", "set", VETH_DST, "up" if up else "down")
+        if up:
+            # neighbour entries that failed while the link was down would
+            # refuse the next connection ("No route to host") for a while
+            for ns in SIDES:
+                sh(*in_netns(ns), "ip", "neigh", "flush", "all")
 
     def vm(self, ns, incoming=False):
         self.n += 1
@@ -123,15 +129,28 @@ class Run:
     def begin(self, src, method, limit_ms=1):
         """A new destination across the link; start migrating to it."""
         dst = self.vm(self.other(src), incoming=True)
-        ip = SIDES[dst.ns][0]
-        start_migration(src, dst, f"tcp:{ip}:{4000 + self.n}",
-                        caps={"compress": True, "return_path": True,
-                              "pause_before_switchover": True},
-                        params={"compress_method": method, "compress_threads": 2,
-                                "downtime_limit": limit_ms},
-                        dst_params={"compress_method": method,
-                                    "decompress_threads": 2})
-        return dst
+        uri = f"tcp:{SIDES[dst.ns][0]}:{4000 + self.n}"
+        caps = {"compress": True, "return_path": True, "pause_before_switchover": True}
+        for vm in (dst, src):
+            set_caps(vm, **caps)
+            set_params(vm, compress_method=method)
+        set_params(dst, decompress_threads=2)
+        set_params(src, compress_threads=2, downtime_limit=limit_ms)
+        dst.qmp.cmd("migrate-incoming", uri=uri)
+        # A migration cancelled while its connection was still being made
+        # (the link lost in setup) keeps the base QEMU's "migration" yank
+        # instance until that connection attempt ends: "migrate" is refused
+        # until then (seconds, once the link is back)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                src.qmp.cmd("migrate", uri=uri)
+                return dst
+            except QMPError as e:
+                if "duplicate yank instance" not in e.desc or time.monotonic() > deadline:
+                    raise
+                print("  migrate refused: the last connection attempt is not over")
+                time.sleep(1)
 
     def point(self, src):
         """Wait for a random point of the migration; describe it."""
