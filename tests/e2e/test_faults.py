@@ -24,7 +24,10 @@ RSS is sampled after each and must not grow (with 8 faults or more).
   know (QEMU sets no timeout on the stream), is killed.  Not after
   pre-switchover: the base QEMU sends the last pass holding the lock its
   monitor needs, so there a lost link blocks QMP, migrate_cancel included,
-  until TCP gives up (tcp_retries2, ~15 min).
+  until TCP gives up (tcp_retries2, ~15 min).  Lost while the source
+  still connects, the connection may fail first ("No route to host"), and
+  the next "migrate" is refused ("duplicate yank instance") until that
+  connection attempt is over: the test retries it.
 - lossy_link: 2 to 6 s of packet loss (1-10 % each way) and delay
   (10-100 ms; see Run.impair), then the link as before; the migration
   completes; the guest moves on each time.
