@@ -27,7 +27,6 @@ import argparse
 import csv
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
 from harness.migrate import set_caps, set_params, wait_status  # noqa: E402
+from harness.proc import rss_flat, rss_kib  # noqa: E402
 from harness.vm import BUILD, VM  # noqa: E402
 
 BUSY = {"mode": "dirty", "mb": 64, "dirty_mbps": 16, "check_mbps": 64, "hb_ms": 250}
@@ -43,27 +43,11 @@ METHODS = ("zlib", "zstd", "lz4")
 MEM_MB = 512
 
 
-def rss_kib(vm):
-    with open(f"/proc/{vm.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 def configure(vm, method):
     set_caps(vm, compress=True, xbzrle=True, skip_unused_pages=True,
              return_path=True)
     set_params(vm, compress_method=method, compress_threads=2,
                decompress_threads=2, xbzrle_cache_size=32 << 20)
-
-
-def flat(series):
-    """The median of the last quarter against the first's (a hop whose
-    source cached more pages has a larger peak; growth is a trend)."""
-    q = max(1, len(series) // 4)
-    first, last = statistics.median(series[:q]), statistics.median(series[-q:])
-    return last <= first * 1.05 + 8 * 1024, first, last
 
 
 def main():
@@ -78,7 +62,7 @@ def main():
     t0 = time.monotonic()
     src = VM(work, "vm0", mem_mb=MEM_MB, workload=BUSY).start()
     src.wait_ready()
-    src_rss_in = rss_kib(src)
+    src_rss_in = rss_kib(src.proc.pid)
     ok = True
     try:
         for hop in range(1, a.hops + 1):
@@ -104,12 +88,12 @@ def main():
             assert info["status"] == "completed", (hop, info)
             secs = time.monotonic() - t
             last = src.heartbeats()[-1]["seq"]
-            src_rss_end = rss_kib(src)
+            src_rss_end = rss_kib(src.proc.pid)
             dst.assert_healthy_after(last, 2, 120)
-            dst_rss_in = rss_kib(dst)
+            dst_rss_in = rss_kib(dst.proc.pid)
             # seconds after the end: the source has cleaned up (XBZRLE
             # cache, compression threads and buffers freed)
-            src_rss_out = rss_kib(src)
+            src_rss_out = rss_kib(src.proc.pid)
             ram, comp = info["ram"], info.get("compression", {})
             cache = info.get("xbzrle-cache", {})
             assert comp.get("pages", 0) > 0, (hop, comp)
@@ -144,7 +128,7 @@ def main():
     if rows:
         for key in ("dst_rss_in_kib", "src_rss_out_kib"):
             # not the first hop: its source booted the guest
-            good, first, last = flat([r[key] for r in rows[1:]] or [r[key] for r in rows])
+            good, first, last = rss_flat([r[key] for r in rows[1:]] or [r[key] for r in rows])
             peak = max(r[key] for r in rows[1:] or rows)
             print(f"soak: {key}: median of the first quarter {first / 1024:.0f} MiB, "
                   f"of the last {last / 1024:.0f} MiB (largest {peak >> 10}): "

@@ -41,6 +41,7 @@ import pytest
 
 from harness.link import IP_DST, IP_SRC, NS_DST, NS_SRC, VETH_DST, VETH_SRC, Link, in_netns, sh
 from harness.migrate import set_caps, set_params, wait_status
+from harness.proc import rss_flat, rss_kib
 from harness.qmp import QMPError
 
 from test_compress_faults import assert_source_runs_on
@@ -66,7 +67,7 @@ class Run:
         self.link = link
         self.rng = random.Random(f"{SEED}-{name}")
         self.n = 0
-        self.rss_kib = []
+        self.rss_samples = []
         print(f"FAULT_SEED={SEED} FAULT_REPS={REPS}")
         # netem, where the kernel has it (sch_netem)
         probe = sh(*in_netns(NS_SRC), "tc", "qdisc", "replace", "dev", VETH_SRC,
@@ -184,24 +185,14 @@ class Run:
             assert time.monotonic() < deadline, info
             time.sleep(0.1)
 
-    def rss(self, vm):
-        """The QEMU's resident set size, kB (sampled after every fault the
-        source survives: see assert_rss_flat)."""
-        with open(f"/proc/{vm.proc.pid}/status") as f:
-            kib = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
-        self.rss_kib.append(kib)
-        return kib
-
     def assert_rss_flat(self):
         """One source that survived every fault: its RSS must not grow
-        from the first faults to the last (medians of the first and last
-        quarters; 5 % + 8 MiB), with 8 faults or more."""
-        r = self.rss_kib
+        from the first faults to the last (harness.proc.rss_flat), with 8
+        faults or more."""
+        r = self.rss_samples
         print(f"source RSS after each fault, MiB: {[k >> 10 for k in r]}")
         if len(r) >= 8:
-            q = len(r) // 4
-            first, last = sorted(r[:q])[q // 2], sorted(r[-q:])[q // 2]
-            assert last <= first * 1.05 + 8192, (first, last, r)
+            assert rss_flat(r)[0], r
 
     def fail_after(self, src, expect, timeout=60):
         """After a fault: the migration ends as expect, the source guest
@@ -213,7 +204,7 @@ class Run:
         src.wait_for(lambda: src.qmp.cmd("query-status")["status"] == "running",
                      30, "the source guest to run")
         assert_source_runs_on(src)
-        self.rss(src)
+        self.rss_samples.append(rss_kib(src.proc.pid))
         return info
 
     def complete(self, src, dst):
@@ -235,14 +226,13 @@ class Run:
             dst = self.begin(src, method)
             print(f"rep {i} {method}: {what} at {self.point(src)}")
             src = fault(src, dst) or src
-        if self.rss_kib:
+        if self.rss_samples:
             self.assert_rss_flat()
         self.migrate_to_end(src, METHODS[REPS % 3])
 
     def migrate_to_end(self, src, method):
         """The migration after the faults: it succeeds and the guest
         carries on intact at the destination, which is returned."""
-        set_caps(src, pause_before_switchover=False)
         dst = self.begin(src, method, limit_ms=300)
         return self.complete(src, dst)
 
