@@ -15,6 +15,7 @@ MAIN="gcc make ninja-build pkg-config flex bison git perl cpio xz-utils
       libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev liblz4-dev libslirp-dev
       python3 python3-venv python3-pytest ipxe-qemu iproute2
       nftables dpkg-dev
+      iputils-ping openssl                   # tests/e2e/test_link.py; bench tls
       clang libclang-rt-dev"                 # make sanitize: the TSan build
 BPO="meson python3-pycotap qemu-system-data seabios"
 # libvirt 11.3 for tests/e2e/test_libvirt.py; its QEMU driver needs a
