@@ -10,12 +10,13 @@ set -euo pipefail
 
 [ "$(id -u)" = 0 ] || die "install-deps.sh must run as root (it calls apt-get)"
 
-# package lists, by suite (nftables: packet loss in tests/e2e/test_faults.py)
+# package lists, by suite (nftables: packet loss in tests/e2e/test_faults.py;
+# iputils-ping: tests/e2e/test_link.py; openssl: bench.py's tls certificates)
 MAIN="gcc make ninja-build pkg-config flex bison git perl cpio xz-utils
       libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev liblz4-dev libslirp-dev
       python3 python3-venv python3-pytest ipxe-qemu iproute2
       nftables dpkg-dev
-      iputils-ping openssl                   # tests/e2e/test_link.py; bench tls
+      iputils-ping openssl
       clang libclang-rt-dev"                 # make sanitize: the TSan build
 BPO="meson python3-pycotap qemu-system-data seabios"
 # libvirt 11.3 for tests/e2e/test_libvirt.py; its QEMU driver needs a
