@@ -3,24 +3,32 @@
 
 Source and destination QEMU run in two network namespaces joined by a veth
 pair whose source end is rate-limited with tc (tbf); they migrate over TCP
-between them.  For each link, workload and mode the test guest migrates
-`--reps` times; the tables give the median and [min-max] of each figure.
+between them.  With `--rtt` the namespaces are joined by harness/delayline.c
+instead (two TUN devices, the RTT added half each way; tbf as before).  For
+each link, RTT, workload and mode the test guest migrates `--reps` times;
+the tables give the median and [min-max] of each figure.
 
 Modes: the patched QEMU without compression, with `compress`, with multifd
 (compression none, zlib, zstd; as many channels as compress threads), with
-XBZRLE; Debian bookworm's QEMU 7.2 with its own `compress` and without.
+XBZRLE; Debian bookworm's QEMU 7.2 with its own `compress` and without;
+`tls` and `multifd+tls` (x509 certificates made for the run, verified both
+ways; not in the default list).  MODE@NAME: that mode with the QEMU given
+as `--binary NAME=PATH` on both sides (e.g. the base QEMU without the
+series, to show that migration without compression is no worse).
 
 Writes OUT/results.json (every raw figure), OUT/results.md (tables, machine,
 command) and OUT/results.svg (chart).  Needs root (ip netns, tc).
 """
 
 import argparse
+import itertools
 import json
 import os
 import platform
 import shutil
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,7 +83,118 @@ def modes(args):
                                dict(comp, **{"compress-method": "zstd"})),
         "7.2-compress": ("7.2", {"compress": True}, comp),
         "7.2-none": ("7.2", {}, {}),
+        # TLS with x509 credentials (tls_files), verified both ways
+        "tls": (None, {}, {"tls-creds": TLS_ID}),
+        "multifd+tls": (None, {"multifd": True},
+                        dict(mfd, **{"multifd-compression": "none",
+                                     "tls-creds": TLS_ID})),
     }
+
+
+def default_modes():
+    # skip: a scenario of its own (make bench: sparse guest); tls: needs
+    # a QEMU built with GnuTLS
+    return [m for m in modes(argparse.Namespace(threads=1, level=1, dthreads=1))
+            if "skip" not in m and "tls" not in m]
+
+
+def mode_spec(all_modes, mode, binaries):
+    """(binary or None, (version, caps, params)) of MODE or MODE@NAME."""
+    base, _, name = mode.partition("@")
+    if base not in all_modes:
+        raise ValueError(f"unknown mode {base}; known: {', '.join(all_modes)}")
+    spec = all_modes[base]
+    if not name:
+        return None, spec
+    if name not in binaries:
+        raise ValueError(f"{mode}: no --binary {name}=PATH")
+    if spec[0] is not None:
+        raise ValueError(f"{mode}: {base} names its own QEMU")
+    return binaries[name], spec
+
+
+TLS_ID = "tls0"
+# openssl configuration: the CA's, then the extensions of each certificate
+TLS_CONF = {
+    "ca": """[req]
+distinguished_name = dn
+x509_extensions = ext
+prompt = no
+[dn]
+CN = qemu-mt bench CA
+[ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+""",
+    "server": f"""basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:{IP_DST},DNS:{NS_DST}
+""",
+    "client": """basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
+""",
+}
+
+
+def tls_files(workdir):
+    """A CA, a server certificate for IP_DST and a client certificate, as
+    QEMU's tls-creds-x509 reads them from one directory (ca-cert.pem,
+    server-{cert,key}.pem, client-{cert,key}.pem); made with openssl.
+    Returns the directory."""
+    d = os.path.join(workdir, "tls")
+    os.makedirs(d, exist_ok=True)
+
+    def ssl(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)
+    for name, conf in TLS_CONF.items():
+        with open(os.path.join(d, f"{name}.cnf"), "w") as f:
+            f.write(conf)
+        ssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+            "-out", f"{name}-key.pem")
+    ssl("req", "-new", "-x509", "-config", "ca.cnf", "-key", "ca-key.pem",
+        "-days", "30", "-out", "ca-cert.pem")
+    for name, cn in (("server", IP_DST), ("client", "qemu-mt bench client")):
+        ssl("req", "-new", "-key", f"{name}-key.pem", "-subj", f"/CN={cn}",
+            "-out", f"{name}.csr")
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca-cert.pem",
+            "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "30",
+            "-extfile", f"{name}.cnf", "-out", f"{name}-cert.pem")
+    return d
+
+
+def tls_args(tls_dir, endpoint):
+    return ["-object", f"tls-creds-x509,id={TLS_ID},dir={tls_dir},"
+                       f"endpoint={endpoint},verify-peer=on"]
+
+
+def tls_probe(binary, env, extra, tls_dir):
+    """None if binary loads the run's x509 credentials, else why not (a
+    QEMU built without GnuTLS)."""
+    p = subprocess.run(
+        [binary, "-M", "none", "-nodefaults", "-display", "none", "-qmp", "stdio"]
+        + extra + tls_args(tls_dir, "server"),
+        input='{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n',
+        capture_output=True, text=True, env=env, timeout=60)
+    return None if p.returncode == 0 else (p.stderr.strip() or f"exit {p.returncode}")
+
+
+def link_label(mbit, rtt_ms=0):
+    """'1000 Mbit/s', 'unshaped', '100 Mbit/s, RTT 50 ms'."""
+    label = f"{mbit} Mbit/s" if mbit else "unshaped"
+    return label + (f", RTT {rtt_ms:g} ms" if rtt_ms else "")
+
+
+def scenario_key(s):
+    """Unshaped first, then the fastest link, the shortest RTT, idle."""
+    mbit, rtt, workload = s
+    return (-(mbit or float("inf")), rtt, workload != "idle", workload)
+
+
+def scenario(r):
+    return (r["link_mbit"], r.get("rtt_ms", 0), r["workload"])
 
 
 def cpu_seconds(pid):
@@ -97,13 +216,14 @@ def guest_bytes_sent(info):
     return pages * ram.get("page-size", 4096)
 
 
-def one_run(args, workdir, mode, spec, workload, mbit, run_id):
+def one_run(args, workdir, mode, spec, workload, mbit, run_id, rtt=0,
+            binary=None, tls_dir=None):
     version, caps, params = spec
     if version == "7.2":
         binary, env, extra = qemu72()
         extra = extra + ["-machine", "pc-q35-7.2"]
     else:
-        binary, env, extra = QEMU, None, []
+        binary, env, extra = binary or QEMU, None, []
     extra = extra + ["-name", "guest,debug-threads=on"]
     # 7.2 has none of the downtime checkpoints
     traced = (args.breakdown or args.trace) and version is None
@@ -120,19 +240,23 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
     wl = {"mode": workload, "mb": args.region_mb, "hb_ms": 100}
     if workload == "dirty":
         wl["dirty_mbps"] = args.dirty_mbps
+    tls = "tls-creds" in params
     src = VM(workdir, "src", mem_mb=args.mem_mb, workload=wl, qemu=binary,
-             env=env, extra_args=extra + trace_args("src"), wrapper=in_netns(NS_SRC))
+             env=env, wrapper=in_netns(NS_SRC), extra_args=extra + trace_args("src")
+             + (tls_args(tls_dir, "client") if tls else []))
     dst = VM(workdir, "dst", mem_mb=args.mem_mb, workload=wl, qemu=binary,
-             env=env, extra_args=extra + trace_args("dst"), incoming="defer",
-             wrapper=in_netns(NS_DST))
-    res = {"mode": mode, "workload": workload, "link_mbit": mbit, "run": run_id}
+             env=env, incoming="defer", wrapper=in_netns(NS_DST),
+             extra_args=extra + trace_args("dst")
+             + (tls_args(tls_dir, "server") if tls else []))
+    res = {"mode": mode, "workload": workload, "link_mbit": mbit, "rtt_ms": rtt,
+           "run": run_id}
     try:
         src.start()
         dst.start()
         src.wait_ready(timeout=300)
         time.sleep(1)
         base = {"downtime-limit": args.downtime_ms}
-        if args.max_bandwidth:
+        if args.max_bandwidth and mbit:
             base["max-bandwidth"] = mbit * 1000 * 1000 // 8
         else:
             base["max-bandwidth"] = 1 << 40     # effectively unlimited
@@ -189,6 +313,8 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
         print("\r" + " " * 90 + "\r", end="")
         res["status"] = info["status"]
         res.setdefault("converged", info["status"] == "completed")
+        if tls:
+            res["tls_creds"] = src.qmp.cmd("query-migrate-parameters").get("tls-creds")
         if info["status"] == "completed":
             # "completed" on the source: all sent; the destination may
             # still be loading the last of it
@@ -231,8 +357,9 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id):
             for side in ("src", "dst"):
                 path = os.path.join(workdir, f"{side}.trace")
                 if os.path.exists(path):
+                    link = f"{mbit}-rtt{rtt}" if rtt else f"{mbit}"
                     shutil.copy(path, os.path.join(
-                        tdir, f"{mode}-{mbit}-{workload}-{run_id}.{side}.trace"))
+                        tdir, f"{mode}-{link}-{workload}-{run_id}.{side}.trace"))
         if info["status"] == "completed":
             try:
                 dst.wait_for(lambda: len(dst.heartbeats()) >= 3, 60, "heartbeats")
@@ -267,14 +394,13 @@ def median_range(values):
 
 def tables(results, modes_order):
     out = []
-    scen = sorted({(r["link_mbit"], r["workload"]) for r in results},
-                  key=lambda s: (-s[0], s[1] != "idle", s[1]))
-    for mbit, workload in scen:
-        rs = [r for r in results if (r["link_mbit"], r["workload"]) == (mbit, workload)]
+    scen = sorted({scenario(r) for r in results}, key=scenario_key)
+    for mbit, rtt, workload in scen:
+        rs = [r for r in results if scenario(r) == (mbit, rtt, workload)]
         base = [r["transferred"] for r in rs if r["mode"] == "none"
                 and r["status"] == "completed" and r.get("transferred")]
         base = statistics.median(base) if base else None
-        out.append(f"\n### {workload} guest, {mbit} Mbit/s link\n")
+        out.append(f"\n### {workload} guest, {link_label(mbit, rtt)} link\n")
         out.append("| mode | total s | downtime ms (QEMU) | downtime ms (real) "
                    "| setup ms "
                    "| sent MiB | ratio | Mbit/s | passes | converged | intact "
@@ -326,11 +452,10 @@ def breakdown_tables(results, modes_order):
     """Per scenario, the downtime window phase by phase (bench/downtime.py),
     one column per mode: median of the runs, ms."""
     out = []
-    scen = sorted({(r["link_mbit"], r["workload"]) for r in results if r.get("breakdown")},
-                  key=lambda s: (-s[0], s[1] != "idle", s[1]))
-    for mbit, workload in scen:
+    scen = sorted({scenario(r) for r in results if r.get("breakdown")}, key=scenario_key)
+    for sc in scen:
         bds = {m: [r["breakdown"] for r in results if r.get("breakdown") and
-                   (r["link_mbit"], r["workload"], r["mode"]) == (mbit, workload, m)]
+                   scenario(r) == sc and r["mode"] == m]
                for m in modes_order}
         bds = {m: b for m, b in bds.items() if b}
         names = []
@@ -342,7 +467,7 @@ def breakdown_tables(results, modes_order):
 
         def med(values):
             return f"{statistics.median(values):.1f}" if values else "-"
-        out.append(f"\n### Downtime window, {workload} guest, {mbit} Mbit/s link (ms)\n")
+        out.append(f"\n### Downtime window, {sc[2]} guest, {link_label(*sc[:2])} link (ms)\n")
         out.append("| phase | " + " | ".join(bds) + " |")
         out.append("|---|" + "---:|" * len(bds))
         for name in names:
@@ -363,8 +488,7 @@ def breakdown_tables(results, modes_order):
 def svg_chart(results, modes_order, path):
     """Bars of median total time, real downtime and MiB sent per mode, one
     group of three panels per scenario."""
-    scen = sorted({(r["link_mbit"], r["workload"]) for r in results},
-                  key=lambda s: (-s[0], s[1] != "idle", s[1]))
+    scen = sorted({scenario(r) for r in results}, key=scenario_key)
     # the pause the guest sees where the run measured it (older data: QEMU's)
     down = (("real downtime (ms)", "real_downtime_ms", 1)
             if any(r.get("real_downtime_ms") is not None for r in results)
@@ -376,15 +500,15 @@ def svg_chart(results, modes_order, path):
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
              'font-family="sans-serif" font-size="11">',
              f'<rect width="{w}" height="{h}" fill="white"/>']
-    for si, (mbit, workload) in enumerate(scen):
+    for si, sc in enumerate(scen):
         y0 = si * (ph + 30) + 10
-        parts.append(f'<text x="4" y="{y0 + 12}" font-weight="bold">{workload} guest, '
-                     f'{mbit} Mbit/s</text>')
+        parts.append(f'<text x="4" y="{y0 + 12}" font-weight="bold">{sc[2]} guest, '
+                     f'{link_label(*sc[:2])}</text>')
         for fi, (title, key, scale) in enumerate(figs):
             vals = {}
             for mode in modes_order:
                 v = [r[key] * scale for r in results
-                     if (r["link_mbit"], r["workload"], r["mode"]) == (mbit, workload, mode)
+                     if scenario(r) == sc and r["mode"] == mode
                      and r.get("status") == "completed" and r.get(key) is not None]
                 if v:
                     vals[mode] = statistics.median(v)
@@ -402,8 +526,7 @@ def svg_chart(results, modes_order, path):
                     parts.append(f'<text x="{x0 + bw + 3:.1f}" y="{y + 12}">'
                                  f'{vals[mode]:.{0 if vals[mode] >= 20 else 1}f}</text>')
                 else:
-                    ran = any((r["link_mbit"], r["workload"], r["mode"]) ==
-                              (mbit, workload, mode) for r in results)
+                    ran = any(scenario(r) == sc and r["mode"] == mode for r in results)
                     parts.append(f'<text x="{x0}" y="{y + 12}" fill="#a00">'
                                  f'{"not converged" if ran else "no run"}</text>')
     parts.append("</svg>")
@@ -440,11 +563,18 @@ def write_report(data, out):
           f"{args.dthreads} decompress threads, level {args.level}; "
           + ("return-path on (as libvirt sets it); " if getattr(args, "return_path", False)
              else "return-path off; ") +
-          f"link shaped with tc tbf between two network namespaces; a run that has "
+          "link shaped with tc tbf between two network namespaces"
+          + (" (RTT added by harness/delayline.c between two TUN devices, half "
+             "each way)" if any(r.get("rtt_ms") for r in results) else "")
+          + (f"; tcp_rmem/tcp_wmem maximum {args.tcp_buffers} bytes in both"
+             if getattr(args, "tcp_buffers", None) else "")
+          + "; a run that has "
           f"not completed after {args.timeout} s is cancelled (not converged)"
           + ("; QEMU max-bandwidth set to the link too" if args.max_bandwidth else "")
           + (f"; tcp_notsent_lowat {args.notsent_lowat} bytes on the source"
-             if getattr(args, "notsent_lowat", None) else "") + ".\n",
+             if getattr(args, "notsent_lowat", None) else "") + ".\n"
+          + "".join(f"MODE@{b.partition('=')[0]}: with the QEMU {b.partition('=')[2]} "
+                    "on both sides.  " for b in getattr(args, "binary", [])),
           "Each cell: median [min-max] of the runs; total, downtime and "
           "ratio of the completed ones only, sent MiB and passes of a cancelled run "
           "up to the cancel.  ratio: bytes sent by `none` / bytes sent.  "
@@ -476,11 +606,21 @@ def main():
     ap.add_argument("--workloads", default="idle,dirty")
     ap.add_argument("--dirty-mbps", type=int, default=16,
                     help="busy workload: MiB/s dirtied (more than 100 Mbit/s)")
-    ap.add_argument("--links", default="1000,100", help="Mbit/s, comma separated")
-    # the skip modes have a scenario of their own (make bench: sparse guest)
-    ap.add_argument("--modes", default=",".join(
-        m for m in modes(argparse.Namespace(threads=1, level=1, dthreads=1))
-        if "skip" not in m))
+    ap.add_argument("--links", default="1000,100",
+                    help="Mbit/s, comma separated; 0 or 'unshaped': no tbf")
+    ap.add_argument("--rtt", default="0", metavar="MS[,MS...]",
+                    help="round-trip times to add (harness/delayline.c), each "
+                         "with every link; 0: the veth pair (default)")
+    ap.add_argument("--tcp-buffers", type=int, metavar="BYTES",
+                    help="the most TCP buffers per socket (tcp_rmem and tcp_wmem's "
+                         "maximum) in both namespaces; default: the kernel's "
+                         "(4 MiB to send: below 1 Gbit/s at 50 ms RTT)")
+    ap.add_argument("--binary", action="append", default=[], metavar="NAME=PATH",
+                    help="a QEMU for modes MODE@NAME, both sides (repeatable)")
+    ap.add_argument("--modes", default=",".join(default_modes()),
+                    help="comma separated; MODE@NAME: with --binary NAME's QEMU; "
+                         "known: " + ", ".join(modes(argparse.Namespace(
+                             threads=1, level=1, dthreads=1))))
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2,
                     help="compress threads and multifd channels (default: cores)")
@@ -513,45 +653,76 @@ def main():
     if os.getuid() != 0:
         sys.exit("bench.py needs root (ip netns, tc)")
     all_modes = modes(args)
+    binaries = {}
+    for b in args.binary:
+        name, eq, path = b.partition("=")
+        if not eq or not name or not os.access(path, os.X_OK):
+            sys.exit(f"--binary {b}: want NAME=PATH of an executable")
+        binaries[name] = os.path.abspath(path)
     order = [m for m in args.modes.split(",") if m]
+    specs = {}
     for m in order:
-        if m not in all_modes:
-            sys.exit(f"unknown mode {m}; known: {', '.join(all_modes)}")
-    if any(all_modes[m][0] == "7.2" for m in order) and qemu72() is None:
+        try:
+            specs[m] = mode_spec(all_modes, m, binaries)
+        except ValueError as e:
+            sys.exit(str(e))
+    if any(spec[0] == "7.2" for _b, spec in specs.values()) and qemu72() is None:
         sys.exit("QEMU 7.2 not unpacked: run scripts/fetch-qemu72.sh (make qemu72)")
     os.makedirs(args.out, exist_ok=True)
     command = "bench/bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    links = [int(x) for x in args.links.split(",")]
+    links = [0 if x.strip() in ("0", "unshaped") else int(x) for x in args.links.split(",")]
+    rtts = [float(x) if "." in x else int(x) for x in args.rtt.split(",")]
     workloads = args.workloads.split(",")
-    total = len(links) * len(workloads) * len(order) * args.reps
-    results, n = [], 0
+    total = len(rtts) * len(links) * len(workloads) * len(order) * args.reps
+    results = []
     t_start = time.time()
-    with Link() as link, tempfile.TemporaryDirectory(prefix="qemu-mt-bench-") as wd:
-        if args.notsent_lowat:
-            link.notsent_lowat(args.notsent_lowat)
-        for mbit in links:
-            link.set(mbit)
-            for workload in workloads:
-                for rep in range(args.reps):
-                    for mode in order:
+
+    def record(r):
+        print(f"    {r['status']}: total {r.get('total_ms')} ms, "
+              f"downtime {r.get('downtime_ms')} ms "
+              f"(real {r.get('real_downtime_ms')} ms), sent "
+              f"{(r.get('transferred') or 0) / 2**20:.1f} MiB"
+              + (f", {r['error']}" if r.get("error") else ""), flush=True)
+        results.append(r)
+        # rewritten after each run: an interrupted bench still leaves its
+        # figures and tables
+        data = {"command": command, "machine": machine(),
+                "t_start": t_start, "t_end": time.time(),
+                "args": vars(args), "results": results}
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump(data, f, indent=1)
+        return write_report(data, args.out)
+
+    with tempfile.TemporaryDirectory(prefix="qemu-mt-bench-") as wd:
+        tls_dir = None
+        tls_modes = [m for m, (_b, spec) in specs.items() if "tls-creds" in spec[2]]
+        if tls_modes:
+            tls_dir = tls_files(wd)
+        for m in tls_modes:
+            binary, spec = specs[m]
+            b, env, extra = qemu72() if spec[0] == "7.2" else (binary or QEMU, None, [])
+            why = tls_probe(b, env, extra, tls_dir)
+            if why:
+                sys.exit(f"mode {m}: {b} cannot use TLS: {why}")
+        n = 0
+        for rtt in rtts:
+            with Link(rtt_ms=rtt) as link:
+                if args.notsent_lowat:
+                    link.notsent_lowat(args.notsent_lowat)
+                if args.tcp_buffers:
+                    link.tcp_buffers(args.tcp_buffers)
+                for mbit in links:
+                    link.set(mbit)
+                    for workload, rep, mode in itertools.product(
+                            workloads, range(args.reps), order):
                         n += 1
-                        print(f"[{n}/{total}] {mbit} Mbit/s, {workload}, {mode}, "
-                              f"run {rep + 1}/{args.reps}", flush=True)
-                        r = one_run(args, wd, mode, all_modes[mode], workload, mbit, rep)
-                        print(f"    {r['status']}: total {r.get('total_ms')} ms, "
-                              f"downtime {r.get('downtime_ms')} ms "
-                              f"(real {r.get('real_downtime_ms')} ms), sent "
-                              f"{(r.get('transferred') or 0) / 2**20:.1f} MiB"
-                              + (f", {r['error']}" if r.get("error") else ""), flush=True)
-                        results.append(r)
-                        # rewritten after each run: an interrupted bench
-                        # still leaves its figures and tables
-                        data = {"command": command, "machine": machine(),
-                                "t_start": t_start, "t_end": time.time(),
-                                "args": vars(args), "results": results}
-                        with open(os.path.join(args.out, "results.json"), "w") as f:
-                            json.dump(data, f, indent=1)
-                        md = write_report(data, args.out)
+                        print(f"[{n}/{total}] {link_label(mbit, rtt)}, {workload}, "
+                              f"{mode}, run {rep + 1}/{args.reps}", flush=True)
+                        binary, spec = specs[mode]
+                        md = record(one_run(args, wd, mode, spec, workload, mbit, rep,
+                                            rtt=rtt, binary=binary, tls_dir=tls_dir))
+                        if not link.alive():
+                            sys.exit(f"the delay line stopped: {link.delayline_log}")
     print(md)
     print(f"\nwritten: {args.out}/results.{{json,md,svg}}")
 
