@@ -723,6 +723,8 @@ def main():
                                             rtt=rtt, binary=binary, tls_dir=tls_dir))
                         if not link.alive():
                             sys.exit(f"the delay line stopped: {link.delayline_log}")
+            if link.delayline_log:
+                print(link.delayline_log, end="", flush=True)
     print(md)
     print(f"\nwritten: {args.out}/results.{{json,md,svg}}")
 
