@@ -105,7 +105,8 @@ def main():
             time.sleep(0.5)
             rtts = ping(args.pings)
             tp = throughput(args.seconds) if args.seconds else None
-            print(f"RTT {rtt} ms, tbf {args.mbit or 'none'} Mbit/s: ping "
+            shaped = f"tbf {args.mbit} Mbit/s" if args.mbit else "unshaped"
+            print(f"RTT {rtt} ms, {shaped}: ping "
                   f"{len(rtts)}/{args.pings} received, median "
                   f"{statistics.median(rtts):.3f} ms, min {min(rtts):.3f}, "
                   f"max {max(rtts):.3f}"
