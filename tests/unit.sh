@@ -3,7 +3,8 @@
 # into $1: test-ram-populated (migration/ram-populated.c: which pages the
 # host kernel says are populated, with PAGEMAP_SCAN, /proc/self/pagemap
 # and lseek(SEEK_DATA)).  A test the series does not have yet (an older
-# commit) is reported as "not ok".
+# commit) is reported as "not ok".  Then migration/socket.c compiled as
+# on a host without TCP_NOTSENT_LOWAT and SIOCOUTQ (tests/compile-portable.py).
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 tap_arg "$0" "$@"
@@ -30,4 +31,7 @@ for t in $UNIT_TESTS; do
         rc=1
     fi
 done
+/usr/bin/python3 "$TOP/tests/compile-portable.py" "$QEMU_BUILD" "$SRC" 2>>"$log" |
+    tee -a "$tap"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
 exit $rc
