@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build install source-package verify guest qemu72 unit qtest e2e fuzz soak soak-faults check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
+.PHONY: all deps base materialize export build build-base install source-package verify guest qemu72 unit qtest e2e fuzz soak soak-faults check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
 
 all: build
 
@@ -21,6 +21,11 @@ export:
 	$(S)/export.sh
 build: deps materialize
 	$(S)/build.sh
+# the unpatched base, built alike, into build/qemu-base: the "before" of
+# the do-no-harm benchmark (bench.py --binary base=build/qemu-base/...)
+build-base: deps base
+	SRC=$(CURDIR)/build/base QEMU_BUILD=$(CURDIR)/build/qemu-base \
+	    TARGETS=qemu-system-x86_64 $(S)/build.sh
 # the patched QEMU for use without the build tree (libvirt <emulator>)
 install: build
 	$(S)/install.sh $(PREFIX)

@@ -20,6 +20,13 @@ CONFIGURE_FLAGS=(
 )
 
 [ -x "$SRC/configure" ] || die "no materialized tree in $SRC (make materialize)"
+# the unpatched base (make build-base) has no lz4 option: leave it out there
+if ! grep -q "option('lz4'" "$SRC/meson_options.txt"; then
+    for i in "${!CONFIGURE_FLAGS[@]}"; do
+        [ "${CONFIGURE_FLAGS[$i]}" = --enable-lz4 ] && unset 'CONFIGURE_FLAGS[i]'
+    done
+    CONFIGURE_FLAGS=("${CONFIGURE_FLAGS[@]}")
+fi
 t0=$(date +%s)
 flags_file=$QEMU_BUILD/.qemu-mt-configure
 if [ ! -f "$QEMU_BUILD/build.ninja" ] ||
