@@ -108,7 +108,8 @@ def make_seeds(out):
             if method and not counts.get("zlib" if method == "zlib" else "frame"):
                 raise RuntimeError(f"seed {name}: no compressed record: {counts}")
             with open(path[:-4] + ".json", "w") as f:
-                json.dump({"method": method, "xbzrle": xbzrle, "records": counts}, f)
+                json.dump({"method": method, "xbzrle": xbzrle, "skip": skip,
+                           "records": counts}, f)
             print(f"seed {name}: {os.path.getsize(path)} bytes, {counts}", flush=True)
     finally:
         vm.kill()
@@ -117,7 +118,7 @@ def make_seeds(out):
 
 # loading one case ------------------------------------------------------------
 
-def dst_args(qemu, path, method, xbzrle):
+def dst_args(qemu, path, method, xbzrle, skip=False):
     args = [qemu, "-accel", "tcg", "-M", "q35", "-smp", "1", "-m", str(MEM_MB),
             "-nodefaults", "-display", "none", "-vga", "none", "-S",
             "-serial", "null",
@@ -127,6 +128,9 @@ def dst_args(qemu, path, method, xbzrle):
             "-machine", "memory-backend=ram0",
             "-global", "migration.x-events=on",
             "-global", f"migration.x-xbzrle={'on' if xbzrle else 'off'}",
+            # the source's skip-unused-pages must be the destination's too
+            "-global",
+            f"migration.x-skip-unused-pages={'on' if skip else 'off'}",
             "-incoming", f"file:{path}", "-qmp", "stdio"]
     if method:
         args += ["-global", "migration.x-compress=on",
@@ -143,11 +147,11 @@ def sanitizer_env():
     return env
 
 
-def load(qemu, path, method, xbzrle, timeout, errpath):
+def load(qemu, path, method, xbzrle, timeout, errpath, skip=False):
     """Load the stream at path; return (verdict, detail): verdict is
     'loaded', 'refused' or 'FAIL'."""
     with open(errpath, "w+b") as err:
-        p = subprocess.Popen(dst_args(qemu, path, method, xbzrle),
+        p = subprocess.Popen(dst_args(qemu, path, method, xbzrle, skip),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=err, env=sanitizer_env(),
                              start_new_session=True)
@@ -204,7 +208,8 @@ def minimize(qemu, data, meta, timeout, path, errpath):
         mid = (lo + hi) // 2
         with open(path, "wb") as f:
             f.write(data[:mid])
-        if load(qemu, path, meta["method"], meta["xbzrle"], timeout, errpath)[0] == "FAIL":
+        if load(qemu, path, meta["method"], meta["xbzrle"], timeout, errpath,
+                skip=meta.get("skip", False))[0] == "FAIL":
             hi = mid
         else:
             lo = mid
@@ -260,7 +265,8 @@ def run(out, seconds, jobs, qemu, seed, timeout):
             with open(case, "wb") as f:
                 f.write(new)
             verdict, detail = load(qemu, case, meta["method"], meta["xbzrle"],
-                                   timeout, errpath)
+                                   timeout, errpath,
+                                   skip=meta.get("skip", False))
             if first is not None and verdict != "loaded":
                 verdict, detail = "FAIL", f"unchanged seed not loaded: {detail}"
             with lock:
@@ -279,7 +285,9 @@ def run(out, seconds, jobs, qemu, seed, timeout):
                     f.write(new[:short])
                 with open(base + ".json", "w") as f:
                     json.dump({"seed": name, "method": meta["method"],
-                               "xbzrle": meta["xbzrle"], "mutations": what,
+                               "xbzrle": meta["xbzrle"],
+                               "skip": meta.get("skip", False),
+                               "mutations": what,
                                "reason": detail, "bytes": len(new),
                                "shortest failing prefix": short}, f, indent=1)
                 print(f"FAIL {base}: {what}: {detail[:300]}", flush=True)
