@@ -121,7 +121,8 @@ def main():
     ap.add_argument("--dirty-mbps", type=int, default=16)
     ap.add_argument("--downtime-ms", type=int, default=50,
                     help="low, so that auto-converge throttles")
-    ap.add_argument("--seconds", type=int, default=45)
+    ap.add_argument("--seconds", type=int, default=120,
+                    help="auto-converge throttles from the second pass on")
     args = ap.parse_args()
     binaries = [b.split("=", 1) for b in args.binary] or [["build", QEMU]]
     rows = []
