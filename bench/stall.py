@@ -14,42 +14,30 @@ Needs root (network namespaces)."""
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import downtime  # noqa: E402
 
 from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns  # noqa: E402
 from harness.migrate import DONE, set_caps, set_params  # noqa: E402
 from harness.vm import QEMU, VM  # noqa: E402
 
-TS = re.compile(r"^(\d+-\d+-\d+T\d+:\d+:\d+\.\d+)Z (\S+)")
-
-
-def parse_ts(s):
-    t = time.strptime(s.split(".")[0], "%Y-%m-%dT%H:%M:%S")
-    return time.mktime(t) + float("0." + s.split(".")[1])
-
-
 def main_loop_syncs(path):
     """Durations (ms) of the bitmap syncs auto-converge's timer ran: from
     cpu_throttle_dirty_sync to the next migration_bitmap_sync_end."""
     out, t_tick = [], None
-    with open(path) as f:
-        for line in f:
-            m = TS.match(line)
-            if not m:
-                continue
-            t, ev = parse_ts(m.group(1)), m.group(2)
-            if ev.startswith("cpu_throttle_dirty_sync"):
-                t_tick = t
-            elif ev.startswith("migration_bitmap_sync_end") and t_tick:
-                out.append((t - t_tick) * 1000)
-                t_tick = None
+    for t, ev, _args in downtime.parse(path):
+        if ev == "cpu_throttle_dirty_sync":
+            t_tick = t
+        elif ev == "migration_bitmap_sync_end" and t_tick is not None:
+            out.append((t - t_tick) * 1000)
+            t_tick = None
     return out
 
 
