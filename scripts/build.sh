@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configure (once) and build the patched QEMU from build/src into build/qemu:
-# x86_64-softmmu only, TCG + KVM, zlib, zstd, lz4, slirp; no docs, no GUI; plus
+# x86_64-softmmu only, TCG + KVM, zlib, zstd, lz4, slirp, gnutls (TLS
+# migration, as Debian builds it); no docs, no GUI; plus
 # the migration qtest binary.  Incremental: re-running rebuilds what changed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -16,6 +17,7 @@ CONFIGURE_FLAGS=(
     --disable-docs --disable-download --disable-install-blobs
     --without-default-features
     --enable-kvm --enable-tcg --enable-zstd --enable-lz4 --enable-slirp
+    --enable-gnutls
     ${EXTRA_CONFIGURE:-}
 )
 

@@ -13,7 +13,7 @@ set -euo pipefail
 # package lists, by suite (nftables: packet loss in tests/e2e/test_faults.py;
 # iputils-ping: tests/e2e/test_link.py; openssl: bench.py's tls certificates)
 MAIN="gcc make ninja-build pkg-config flex bison git perl cpio xz-utils
-      libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev liblz4-dev libslirp-dev
+      libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev liblz4-dev libslirp-dev libgnutls28-dev
       python3 python3-venv python3-pytest ipxe-qemu iproute2
       nftables dpkg-dev
       iputils-ping openssl
