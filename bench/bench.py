@@ -217,7 +217,7 @@ def guest_bytes_sent(info):
 
 
 def one_run(args, workdir, mode, spec, workload, mbit, run_id, rtt=0,
-            binary=None, tls_dir=None):
+            binary=None, tls_dir=None, link=None):
     version, caps, params = spec
     if version == "7.2":
         binary, env, extra = qemu72()
@@ -302,6 +302,15 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id, rtt=0,
                     info = dict(last, status=info["status"],
                                 **{"total-time": round(el * 1000)})
                 break
+            # --rate-drop: the link's rate halves as the migration nears
+            # its switchover (after the first pass)
+            ram = info.get("ram", {})
+            if (args.rate_drop is not None and link and mbit and
+                    "rate_drop_s" not in res and st == "active" and
+                    ram.get("dirty-sync-count", 0) >= 2 and
+                    ram.get("remaining", 1 << 62) <= args.rate_drop * 2**20):
+                link.set(mbit // 2)
+                res["rate_drop_s"] = round(el, 2)
             if el - last_print >= 1 and "ram" in info:
                 last_print = el
                 ram = info["ram"]
@@ -634,6 +643,10 @@ def main():
     ap.add_argument("--breakdown", action="store_true",
                     help="trace both QEMUs and break each run's downtime down "
                          "(bench/downtime.py)")
+    ap.add_argument("--rate-drop", type=float, metavar="MIB",
+                    help="halve the tbf rate once the RAM still to send falls "
+                         "to MIB after the first pass (a bandwidth drop just "
+                         "before the switchover); restored for the next run")
     ap.add_argument("--trace", action="append", default=[], metavar="EVENT",
                     help="also trace EVENT (QEMU -trace pattern) in both QEMUs and "
                          "keep the logs under OUT/traces (repeatable)")
@@ -720,7 +733,10 @@ def main():
                               f"{mode}, run {rep + 1}/{args.reps}", flush=True)
                         binary, spec = specs[mode]
                         md = record(one_run(args, wd, mode, spec, workload, mbit, rep,
-                                            rtt=rtt, binary=binary, tls_dir=tls_dir))
+                                            rtt=rtt, binary=binary, tls_dir=tls_dir,
+                                            link=link))
+                        if args.rate_drop is not None:
+                            link.set(mbit)
                         if not link.alive():
                             sys.exit(f"the delay line stopped: {link.delayline_log}")
             if link.delayline_log:
