@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import downtime  # noqa: E402
 
 from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns  # noqa: E402
-from harness.migrate import DONE, set_caps, set_params  # noqa: E402
+from harness.migrate import DONE, event_time, set_caps, set_params  # noqa: E402
 from harness.vm import QEMU, VM  # noqa: E402
 
 def main_loop_syncs(path):
@@ -87,8 +87,8 @@ def one(args, workdir, mode, binary):
         syncs = main_loop_syncs(trace)
         # not the answers that waited for the downtime window (the BQL is
         # held from the source's last STOP event to the completion)
-        stops = [e["timestamp"]["seconds"] + e["timestamp"]["microseconds"] / 1e6
-                 for e in src.qmp.poll_events() if e["event"] == "STOP"]
+        stops = [event_time(e) for e in src.qmp.poll_events()
+                 if e["event"] == "STOP"]
         cut = stops[-1] if info["status"] == "completed" and stops else None
         lat = sorted(ms for wall, ms in lat
                      if cut is None or wall + ms / 1000 < cut)

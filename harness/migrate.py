@@ -32,7 +32,7 @@ def wait_status(vm, statuses=DONE, timeout=300, interval=0.1):
         time.sleep(interval)
 
 
-def _event_time(ev):
+def event_time(ev):
     ts = ev["timestamp"]
     return ts["seconds"] + ts["microseconds"] / 1e6
 
@@ -41,12 +41,12 @@ def real_downtime_ms(src, dst):
     """The pause as the guest sees it: the source's last STOP event to the
     destination's first RESUME event after it (QMP timestamps, one host
     clock); None if either is missing."""
-    stops = [_event_time(e) for e in src.qmp.poll_events()
+    stops = [event_time(e) for e in src.qmp.poll_events()
              if e["event"] == "STOP"]
     if not stops:
         return None
-    resumes = [_event_time(e) for e in dst.qmp.poll_events()
-               if e["event"] == "RESUME" and _event_time(e) >= stops[-1]]
+    resumes = [event_time(e) for e in dst.qmp.poll_events()
+               if e["event"] == "RESUME" and event_time(e) >= stops[-1]]
     return (resumes[0] - stops[-1]) * 1000 if resumes else None
 
 
