@@ -66,6 +66,30 @@ def test_compress_across_versions(vms, src_old):
     dst.assert_healthy_after(last["seq"])
 
 
+@pytest.mark.parametrize("method", ["zstd", "lz4"])
+def test_frames_into_72_fail_cleanly(vms, method):
+    """A frame travels under 7.2's compressed page flag behind the length
+    escape 0xffffffff: 7.2 reads a negative length and fails the load
+    cleanly; the source's guest runs on, intact."""
+    src = side(vms, "src", False)
+    dst = side(vms, "dst", True, incoming="defer")
+    src.wait_ready()
+    for vm in (src, dst):
+        vm.qmp.cmd("migrate-set-capabilities", capabilities=[
+            {"capability": "compress", "state": True}])
+    src.qmp.cmd("migrate-set-parameters", **{"compress-threads": 2,
+                                             "compress-method": method})
+    uri = f"tcp:127.0.0.1:{free_port()}"
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    hbs = src.heartbeats()
+    src.qmp.cmd("migrate", uri=uri)
+    assert wait_status(src)["status"] == "failed"
+    dst.wait_for(lambda: not dst.alive(), 30, "7.2 to exit")
+    assert "Invalid compressed data length: -1" in dst.stderr(), dst.stderr()
+    assert src.qmp.cmd("query-status")["running"]
+    src.assert_healthy_after(hbs[-1]["seq"], since=len(hbs))
+
+
 @pytest.mark.parametrize("src_old", [True, False], ids=["7.2-to-ours", "ours-to-7.2"])
 def test_compress_postcopy_across_versions(vms, src_old):
     """compress with postcopy-ram, as 7.2 to 9.0 allowed: 7.2 compresses

@@ -29,10 +29,11 @@ pass as above, and give the verdict ("expect") and first error ("error", a
 regular expression) its .json names.  DIR is tests/fuzz/repro: failures
 the fuzzer found (once fixed), and what craft writes: small streams (a
 seed's header, configuration and RAM setup, then one section holding one
-bad record) for the errors the destination must give: zlib length and
-checksum, a zlib page in a zstd stream, a frame without the capability,
-frame method, page count, length, zero bitmap, page order and range,
-damaged zstd data, XBZRLE length.
+bad record) for the errors the destination must give: zlib length (above
+the load bound, and between it and the frame escape) and checksum, a frame
+without the capability, frame method (another one, zlib, unknown), page
+count, length, zero bitmap, page order and range, damaged zstd data,
+XBZRLE length.
 """
 
 import argparse
@@ -361,25 +362,22 @@ def _bitmap_ones(buf, rec, _seeds):
     buf[off:off + n] = b"\xff" * n
 
 
-def _zlib_record(buf, rec, seeds):     # the zlib seed's first page record
-    data, pieces = seeds["zlib"]
-    z = min((p for p in pieces if p.kind == "record" and p.rkind == "zlib"),
-            key=lambda p: p.end - p.start)
-    buf[:] = _standalone(data, z)
-
-
 # name -> (seed, record kind, change, destination method, first error)
 CRAFTED = {
-    "zlib-length": ("zlib", "zlib", _edit("len", ">I", 4111), "zlib",
-                    r"Invalid compressed page length 4111 .*must be 1 to 4110"),
+    "zlib-length": ("zlib", "zlib", _edit("len", ">I", 4673), "zlib",
+                    r"Invalid compressed page length 4673 .*must be 1 to 4672"),
+    "zlib-length-high": ("zlib", "zlib", _edit("len", ">I", 0xfffffffe), "zlib",
+                         r"Invalid compressed page length 4294967294 "),
     "zlib-checksum": ("zlib", "zlib", _zero_tail, "zlib",
                       r"Failed to decompress 1 page\(s\) with zlib"),
-    "zlib-in-zstd": ("zstd", "frame", _zlib_record, "zstd",
-                     r"Received a page compressed with zlib .* 'compress-method' is zstd"),
     "frame-off": ("zstd", "frame", None, None,
                   r"Received a compressed page, but capability 'compress' is not enabled"),
+    # lz4 decodes what zstd wrote: the method byte, not the destination's
+    # compress-method, picks the decoder
     "frame-method": ("zstd", "frame", _edit("method", ">B", 2), "zstd",
-                     r"Received pages compressed with lz4 .* 'compress-method' is zstd"),
+                     r"Failed to decompress \d+ page\(s\) with lz4"),
+    "frame-method-zlib": ("zstd", "frame", _edit("method", ">B", 0), "zstd",
+                          r"unknown method 0"),
     "frame-method-unknown": ("lz4", "frame", _edit("method", ">B", 9), "lz4",
                              r"unknown method 9"),
     "frame-count-0": ("zstd", "frame", _edit("count", ">H", 0), "zstd",

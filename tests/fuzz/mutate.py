@@ -10,10 +10,10 @@ six.
 
 import struct
 
-from stream import (F_COMPRESS, F_CONTINUE, F_EOS, F_FRAME, F_MEM_SIZE,
+from stream import (F_COMPRESS, F_CONTINUE, F_EOS, F_MEM_SIZE,
                     F_MULTIFD_FLUSH, F_PAGE, F_XBZRLE, F_ZERO, F_HOOK, PAGE)
 
-FLAG_BITS = [F_FRAME, F_ZERO, F_MEM_SIZE, F_PAGE, F_EOS, F_CONTINUE,
+FLAG_BITS = [0x01, F_ZERO, F_MEM_SIZE, F_PAGE, F_EOS, F_CONTINUE,
              F_XBZRLE, F_HOOK, F_COMPRESS, F_MULTIFD_FLUSH, 0x400, 0x800]
 SIZE_FMT = {1: ">B", 2: ">H", 4: ">I", 8: ">Q"}
 

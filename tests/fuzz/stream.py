@@ -15,10 +15,12 @@ EOF, START, PART, END, FULL, SUBSECTION, VMDESC, CONFIG, COMMAND = range(9)
 FOOTER = 0x7e
 MAGIC = 0x5145564d
 
-# RAM record flags (migration/ram.c; FRAME is the series' 0x001)
-F_FRAME, F_ZERO, F_MEM_SIZE, F_PAGE = 0x01, 0x02, 0x04, 0x08
+# RAM record flags (migration/ram.h); 0x01 is unused
+F_ZERO, F_MEM_SIZE, F_PAGE = 0x02, 0x04, 0x08
 F_EOS, F_CONTINUE, F_XBZRLE, F_HOOK = 0x10, 0x20, 0x40, 0x80
 F_COMPRESS, F_MULTIFD_FLUSH = 0x100, 0x200
+# the length of a compressed page record that introduces a frame
+FRAME_ESCAPE = 0xffffffff
 PAGE = 4096
 PAGE_MASK = PAGE - 1
 
@@ -128,13 +130,15 @@ def _ram_body(r, out, blocks):
                 n = _field(rec, r, "len", 2)
                 rec.fields["data"] = (r.p, n)
                 r.skip(n)
-            elif flags & F_COMPRESS:
+            elif flags & F_COMPRESS and \
+                    struct.unpack_from(">I", r.d, r.p)[0] != FRAME_ESCAPE:
                 rec.rkind = "zlib"
                 n = _field(rec, r, "len", 4)
                 rec.fields["data"] = (r.p, n)
                 r.skip(n)
-            elif flags & F_FRAME:
+            elif flags & F_COMPRESS:
                 rec.rkind = "frame"
+                _field(rec, r, "escape", 4)
                 _field(rec, r, "method", 1)
                 count = _field(rec, r, "count", 2)
                 plen = _field(rec, r, "plen", 4)
