@@ -377,7 +377,7 @@ CRAFTED = {
     "frame-method": ("zstd", "frame", _edit("method", ">B", 2), "zstd",
                      r"Failed to decompress \d+ page\(s\) with lz4"),
     "frame-method-zlib": ("zstd", "frame", _edit("method", ">B", 0), "zstd",
-                          r"unknown method 0"),
+                          r"Received a frame of zlib pages"),
     "frame-method-unknown": ("lz4", "frame", _edit("method", ">B", 9), "lz4",
                              r"unknown method 9"),
     "frame-count-0": ("zstd", "frame", _edit("count", ">H", 0), "zstd",
