@@ -5,6 +5,7 @@
 #      cores), loaded by FUZZ_QEMU (default: the build in $QEMU_BUILD)
 #   3. the saved reproducers in tests/fuzz/repro
 # make fuzz runs it with the ASan+UBSan build for an hour (FUZZ_SECONDS).
+# FUZZ_DEVICE_STATE=1 also changes device state bytes (base QEMU code).
 # Output, failures included, in build/fuzz/.
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -28,7 +29,8 @@ QEMU=$QEMU_BUILD/qemu-system-x86_64 "${fuzz[@]}" seeds "$out/seeds"
 result $? "fuzz: seed streams"
 if [ -f "$out/seeds/zstd.json" ]; then
     "${fuzz[@]}" run "$out" "${FUZZ_SECONDS:-120}" --qemu "$qemu" \
-        --jobs "${FUZZ_JOBS:-$(nproc)}" ${FUZZ_SEED:+--seed "$FUZZ_SEED"}
+        --jobs "${FUZZ_JOBS:-$(nproc)}" ${FUZZ_SEED:+--seed "$FUZZ_SEED"} \
+        ${FUZZ_DEVICE_STATE:+--device-state}
     result $? "fuzz: mutated streams ($(basename "$(dirname "$qemu")"))"
 fi
 "${fuzz[@]}" replay "$TOP/tests/fuzz/repro" --qemu "$qemu"

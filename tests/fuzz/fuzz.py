@@ -12,7 +12,9 @@ lz4) alone, with XBZRLE, with skip-unused-pages, with both.  XBZRLE seeds
 run several passes (a low max-bandwidth in a file migration only spreads
 the passes out), so their streams hold XBZRLE records.
 
-run: each case is a seed changed by mutate.py, loaded by QEMU started as
+run: each case is a seed changed by mutate.py (RAM records and section
+framing; --device-state changes device state bytes too), loaded by QEMU
+started as
 the seed's destination (-incoming file:CASE, the seed's capabilities and
 method set with -global, 2 decompression threads).  A case passes when
 QEMU loads it (then quits) or exits with status 1 and "load of migration
@@ -229,7 +231,7 @@ def read_seeds(seed_dir):
     return seeds
 
 
-def run(out, seconds, jobs, qemu, seed, timeout):
+def run(out, seconds, jobs, qemu, seed, timeout, device_state=False):
     seeds = read_seeds(os.path.join(out, "seeds"))
     donors = [(d, p) for _, d, p, _ in seeds]
     fails = os.path.join(out, "failures")
@@ -257,7 +259,8 @@ def run(out, seconds, jobs, qemu, seed, timeout):
             else:
                 name, data, pieces, meta = rng.choice(seeds)
                 try:
-                    new, what = mutate.mutate(data, pieces, rng, donors)
+                    new, what = mutate.mutate(data, pieces, rng, donors,
+                                              device_state)
                 except Exception as e:      # the mutator's bug, not QEMU's
                     print(f"mutator error on {name}: {e!r}", flush=True)
                     with lock:
@@ -308,6 +311,7 @@ def run(out, seconds, jobs, qemu, seed, timeout):
     shutil.rmtree(shm, ignore_errors=True)
     elapsed = time.monotonic() - t0
     report = dict(counts, seconds=round(elapsed), jobs=jobs, qemu=qemu,
+                  device_state=device_state,
                   cases_per_hour=round(counts["cases"] * 3600 / elapsed),
                   refusals=dict(sorted(reasons.items(), key=lambda kv: -kv[1])))
     with open(os.path.join(out, "report.json"), "w") as f:
@@ -485,6 +489,9 @@ def main():
     r.add_argument("seconds", type=float)
     r.add_argument("--jobs", type=int, default=os.cpu_count())
     r.add_argument("--seed", default=str(int(time.time())))
+    r.add_argument("--device-state", action="store_true",
+                   help="change device and configuration section bytes too "
+                   "(base QEMU code; see mutate.py)")
     for p in (r, sub.add_parser("replay")):
         if p is not r:
             p.add_argument("dir")
@@ -499,7 +506,8 @@ def main():
         return 0
     if a.cmd == "run":
         print(f"fuzz: seed {a.seed}, {a.jobs} jobs, {a.qemu}", flush=True)
-        return 0 if run(a.out, a.seconds, a.jobs, a.qemu, a.seed, a.timeout) else 1
+        return 0 if run(a.out, a.seconds, a.jobs, a.qemu, a.seed, a.timeout,
+                        a.device_state) else 1
     return 0 if replay(a.dir, a.qemu, a.timeout) else 1
 
 
