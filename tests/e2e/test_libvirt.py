@@ -211,10 +211,11 @@ def test_mt_with_skip_unused_property(pair, guest):
 
 @pytest.mark.parametrize("guest", [method_args("zstd")], indirect=True,
                          ids=["zstd"])
-def test_mt_method_mismatch_fails_cleanly(pair, guest):
-    """A destination XML choosing lz4 while the source sends zstd: the
-    incoming migration fails with an error naming both methods, the guest
-    runs on at the source, intact."""
+def test_mt_method_mismatch_loads(pair, guest):
+    """A destination XML choosing lz4 while the source sends zstd: every
+    record names its method, so the destination decodes zstd all the same
+    (its own compress-method does not matter); the guest runs on there,
+    intact."""
     hb = guest.heartbeats()[-1]
     # the running domain's own XML (same UUID), with lz4 for the destination
     xml = pair.a.check("dumpxml", "--migratable", DOM)
@@ -225,13 +226,11 @@ def test_mt_method_mismatch_fails_cleanly(pair, guest):
                             "migration.x-compress-method=lz4"))
     os.chmod(dst_xml, 0o644)
     r = migrate(pair.a, pair.b, "--comp-methods", "mt", "--xml", dst_xml)
-    assert r.returncode != 0
-    assert pair.a.domstate(DOM) == "running"
-    assert pair.b.domstate(DOM) in (None, "shut off")
-    log = pair.b.qemu_log(DOM)
-    assert re.search(r"Received pages compressed with zstd .*but "
-                     r"'compress-method' is lz4", log), log[-2000:]
-    guest.assert_healthy_after(hb, passes=1)
+    assert r.returncode == 0, r.stderr
+    assert pair.b.domstate(DOM) == "running"
+    assert pair.a.domstate(DOM) in (None, "shut off")
+    assert compressed_pages_reported(pair.a) > 0
+    guest.assert_healthy_after(hb)
 
 
 def test_mt_with_xbzrle(pair, guest):
