@@ -5,12 +5,18 @@
 #     in debian/patches/series;
 #   - debian/changelog: a new entry, version BASE+mtN (MT_REVISION, default
 #     1), e.g. 1:10.0.13+ds-0+deb13u1+mt1;
+#   - debian/control: Build-Depends-Arch liblz4-dev, with the
+#     "# --enable-lz4" line that debian/extract-config-opts turns into a
+#     configure option (Debian's package has no lz4: compress-method lz4
+#     would be missing from the .deb);
 #   - dpkg-source -b, with the pinned orig tarball, into build/pkg/.
 # Then the check (also "scripts/source-package.sh check", run by make check):
 # dpkg-source -x of the result must give the materialized tree (build/src at
 # the series' last commit) exactly, but for the debian/ files this changes
-# (debian/patches/series, debian/changelog; debian/patches/mt/ must be
-# patches/), quilt's .pc/ state, and empty directories (git has none).
+# (debian/patches/series, debian/changelog, debian/control's lz4 lines;
+# debian/patches/mt/ must be patches/), quilt's .pc/ state, and empty
+# directories (git has none).  The .dsc must list liblz4-dev and
+# libzstd-dev, and debian/rules' configure options must enable both.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -42,6 +48,7 @@ build() {
             n=$((n + 1))
         done < <(series_list)
     } >> "$tree/debian/patches/series"
+    add_lz4 "$tree/debian/control"
     # the date of the series' last change: the same package from the
     # same series
     date=$(git -C "$TOP" log -1 --format=%aD -- patches 2>/dev/null ||
@@ -79,8 +86,15 @@ EOF
     ls -l "$PKG"
 }
 
+# lz4 beside zstd in Build-Depends-Arch, with its configure option
+add_lz4() {
+    grep -q '^ libzstd-dev,$' "$1" || die "$1: no ' libzstd-dev,' line"
+    grep -q 'liblz4-dev' "$1" && return 0
+    sed -i 's/^ libzstd-dev,$/&\n# --enable-lz4\n liblz4-dev,/' "$1"
+}
+
 check() {
-    local x=$PKG/check rc=0
+    local x=$PKG/check rc=0 opts o
     [ -f "$dsc" ] || die "no $dsc (make source-package)"
     # the materialized tree must hold the series as it is in patches/
     "$TOP/scripts/materialize.sh"
@@ -99,6 +113,17 @@ check() {
     mv "$x/tree/debian/patches/mt" "$x/mt"
     rm -rf "$x/tree/.pc" "$x/src/debian/changelog" "$x/tree/debian/changelog" \
            "$x/src/debian/patches/series" "$x/tree/debian/patches/series"
+    # debian/control: the lz4 lines, and nothing else, added
+    grep -E '^Build-Depends-Arch:.*' "$dsc" | tr ',' '\n' | sed 's/^ *//' |
+        grep -qx 'liblz4-dev' || { echo "$(basename "$dsc") lacks liblz4-dev"; rc=1; }
+    grep -E '^Build-Depends-Arch:.*' "$dsc" | tr ',' '\n' | sed 's/^ *//' |
+        grep -qx 'libzstd-dev' || { echo "$(basename "$dsc") lacks libzstd-dev"; rc=1; }
+    opts=$(cd "$x/tree" && sh debian/extract-config-opts linux-amd64 debian/control)
+    for o in --enable-lz4 --enable-zstd; do
+        grep -qx -- "$o" <<<"$opts" ||
+            { echo "debian/rules would not configure with $o"; rc=1; }
+    done
+    add_lz4 "$x/src/debian/control"
     # git keeps no empty directory (the base has python/wheels)
     echo "empty directories left out: $(find "$x/tree" -type d -empty -print -delete | wc -l)"
     if diff -r --no-dereference "$x/src" "$x/tree" > "$PKG/check.diff"; then
