@@ -165,10 +165,15 @@ class Pair:
     def _copy_binaries(self):
         """Copies USER can read wherever the checkout is (a clone under
         /root is not): QEMU installed there as an operator would install
-        it (make install PREFIX=...), and the guest."""
-        subprocess.run([os.path.join(TOP, "scripts", "install.sh"), self.top],
-                       check=True, env=dict(os.environ, QEMU_BUILD=os.path.dirname(QEMU)))
-        emulator = os.path.join(self.top, "bin", "qemu-system-x86_64")
+        it (make install PREFIX=...), and the guest.  LIBVIRT_EMULATOR
+        names an installed QEMU to use instead (the .deb's
+        /usr/bin/qemu-system-x86_64: scripts/deb-binary.sh e2e)."""
+        emulator = os.environ.get("LIBVIRT_EMULATOR")
+        if not emulator:
+            subprocess.run([os.path.join(TOP, "scripts", "install.sh"), self.top],
+                           check=True,
+                           env=dict(os.environ, QEMU_BUILD=os.path.dirname(QEMU)))
+            emulator = os.path.join(self.top, "bin", "qemu-system-x86_64")
         kernel = shutil.copy2(os.path.join(GUEST, "vmlinuz"), self.top)
         initrd = shutil.copy2(os.path.join(GUEST, "initrd.img"), self.top)
         return emulator, kernel, initrd

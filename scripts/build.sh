@@ -21,6 +21,12 @@ CONFIGURE_FLAGS=(
     ${EXTRA_CONFIGURE:-}
 )
 
+# WITHOUT="zstd lz4": build without those codecs (--disable-X instead)
+for w in ${WITHOUT:-}; do
+    for i in "${!CONFIGURE_FLAGS[@]}"; do
+        [ "${CONFIGURE_FLAGS[$i]}" = "--enable-$w" ] && CONFIGURE_FLAGS[i]=--disable-$w
+    done
+done
 [ -x "$SRC/configure" ] || die "no materialized tree in $SRC (make materialize)"
 # the unpatched base (make build-base) has no lz4 option: leave it out there
 if ! grep -q "option('lz4'" "$SRC/meson_options.txt"; then
