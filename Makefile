@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps base materialize export build build-base install source-package verify guest qemu72 unit qtest e2e fuzz soak soak-faults check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
+.PHONY: all deps base materialize export build build-base install source-package deb check-codecs verify guest qemu72 unit qtest e2e fuzz soak soak-faults check repeat sanitize demo bench bench-engine bench-codec bench-xbzrle clean distclean
 
 all: build
 
@@ -32,6 +32,12 @@ install: build
 # Debian source package of qemu with the series (build/pkg), and its check
 source-package: materialize
 	$(S)/source-package.sh
+# binary packages in a trixie chroot (CHROOT), then the libvirt e2e
+# against the installed qemu-system-x86 (long: not in make check)
+deb: source-package
+	$(S)/deb-binary.sh chroot
+	$(S)/deb-binary.sh build
+	$(S)/deb-binary.sh e2e
 verify: build
 	$(S)/verify-series.sh
 guest: deps
@@ -43,6 +49,9 @@ unit: build
 	tests/unit.sh
 qtest: build
 	tests/qtest.sh
+# migration-test against builds without zstd and without lz4 (long)
+check-codecs: materialize
+	tests/qtest-codecs.sh
 e2e: build guest qemu72
 	tests/e2e.sh
 check:

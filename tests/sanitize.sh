@@ -10,7 +10,8 @@
 # tsan: QEMU built by clang with ThreadSanitizer into build/qemu-tsan
 #   (TCG and device emulation uninstrumented: tests/tsan-ignore.txt),
 #   running the compression qtests.  Reports go to build/logs/tsan/; one
-#   whose stack has a frame in the series' engine (ram-compress.c) fails the
+#   whose stack has a frame in the series' engine (ram-compress*.c,
+#   ram-decompress.c) fails the
 #   run, the others (the base QEMU's, e.g. TCG and RCU internals, or glib
 #   primitives TSan cannot see) are counted and listed in
 #   build/logs/tsan/summary.txt.
@@ -84,7 +85,7 @@ for path in sorted(glob.glob(os.path.join(d, "tsan.*"))):
         # without the series.  The top frames of both accesses identify it.
         tops = set(re.findall(r"#0 (\S+) ", rep)[:2])
         base_last_error = tops == {"qemu_file_set_error_obj", "qemu_file_get_error"}
-        if "ram-compress.c" in rep and not base_last_error:
+        if re.search(r"ram-(de)?compress[-\w]*\.c", rep) and not base_last_error:
             ours.append((path, rep))
             continue
         frame = re.search(r"#0 (\S+) ", rep)
@@ -93,7 +94,8 @@ for path in sorted(glob.glob(os.path.join(d, "tsan.*"))):
             key += " (QEMUFile.last_error, base)"
         other[key] = other.get(key, 0) + 1
 with open(os.path.join(d, "summary.txt"), "w") as out:
-    out.write(f"reports with a frame in migration/ram-compress.c: {len(ours)}\n")
+    out.write(f"reports with a frame in the engine (migration/ram-compress*.c, "
+              f"ram-decompress.c): {len(ours)}\n")
     out.write("other reports (base QEMU), by kind and first frame:\n")
     for k, n in sorted(other.items(), key=lambda kv: -kv[1]):
         out.write(f"  {n:5d}  {k}\n")
