@@ -16,7 +16,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 CHROOT=${CHROOT:-/var/tmp/trixie}
-PKG=$BUILD/pkg
+PKG=${PKG:-$BUILD/pkg}
 PROFILES=pkg.qemu.omit-user,pkg.qemu.omit-system-xen,nocheck
 
 in_chroot() { chroot "$CHROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
