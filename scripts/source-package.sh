@@ -94,7 +94,7 @@ add_lz4() {
 }
 
 check() {
-    local x=$PKG/check rc=0 opts o
+    local x=$PKG/check rc=0 deps opts d o
     [ -f "$dsc" ] || die "no $dsc (make source-package)"
     # the materialized tree must hold the series as it is in patches/
     "$TOP/scripts/materialize.sh"
@@ -114,10 +114,10 @@ check() {
     rm -rf "$x/tree/.pc" "$x/src/debian/changelog" "$x/tree/debian/changelog" \
            "$x/src/debian/patches/series" "$x/tree/debian/patches/series"
     # debian/control: the lz4 lines, and nothing else, added
-    grep -E '^Build-Depends-Arch:.*' "$dsc" | tr ',' '\n' | sed 's/^ *//' |
-        grep -qx 'liblz4-dev' || { echo "$(basename "$dsc") lacks liblz4-dev"; rc=1; }
-    grep -E '^Build-Depends-Arch:.*' "$dsc" | tr ',' '\n' | sed 's/^ *//' |
-        grep -qx 'libzstd-dev' || { echo "$(basename "$dsc") lacks libzstd-dev"; rc=1; }
+    deps=$(grep -E '^Build-Depends-Arch:' "$dsc" | tr ',' '\n' | sed 's/^ *//')
+    for d in liblz4-dev libzstd-dev; do
+        grep -qx -- "$d" <<<"$deps" || { echo "$(basename "$dsc") lacks $d"; rc=1; }
+    done
     opts=$(cd "$x/tree" && sh debian/extract-config-opts linux-amd64 debian/control)
     for o in --enable-lz4 --enable-zstd; do
         grep -qx -- "$o" <<<"$opts" ||
