@@ -55,7 +55,16 @@ def modes(args):
                           dict(comp, **{"compress-method": "zstd"})),
         "compress-lz4": (None, {"compress": True},
                          dict(comp, **{"compress-method": "lz4"})),
-        # pages that find every thread busy go raw: never slower than none
+        # compress-fill-link off: wait for a thread even when the link idles
+        "compress-nofill": (None, {"compress": True},
+                            dict(comp, **{"compress-fill-link": False})),
+        "compress-zstd-nofill": (None, {"compress": True},
+                                 dict(comp, **{"compress-method": "zstd",
+                                               "compress-fill-link": False})),
+        "compress-lz4-nofill": (None, {"compress": True},
+                                dict(comp, **{"compress-method": "lz4",
+                                              "compress-fill-link": False})),
+        # pages that find every thread busy go raw, link busy or not
         "compress-lz4-nowait": (None, {"compress": True},
                                 dict(comp, **{"compress-method": "lz4",
                                               "compress-wait-thread": False})),

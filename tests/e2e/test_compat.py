@@ -10,7 +10,9 @@ source; the guest panics at the destination).  A stream from 7.2 written
 while the guest ran is checked against 7.2's own load of it instead.
 """
 
+import os
 import re
+import time
 
 import pytest
 
@@ -18,6 +20,7 @@ from harness.migrate import (assert_compress_postcopy_used,
                              assert_compress_xbzrle_used,
                              migrate_compress_postcopy,
                              migrate_compress_xbzrle, wait_status)
+from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns
 from harness.vm import QEMU, free_port, qemu72
 
 OLD = qemu72()
@@ -28,12 +31,12 @@ WORKLOAD = {"mode": "dirty", "mb": 64, "dirty_mbps": 8, "check_mbps": 64,
 MACHINE = ["-machine", "pc-q35-7.2"]
 
 
-def side(vms, name, old, args=(), **kw):
+def side(vms, name, old, args=(), workload=WORKLOAD, **kw):
     if old:
         binary, env, extra = OLD
-        return vms(name, workload=WORKLOAD, qemu=binary, env=env,
+        return vms(name, workload=workload, qemu=binary, env=env,
                    extra_args=MACHINE + extra + list(args), **kw).start()
-    return vms(name, workload=WORKLOAD, qemu=QEMU,
+    return vms(name, workload=workload, qemu=QEMU,
                extra_args=MACHINE + list(args), **kw).start()
 
 
@@ -194,3 +197,68 @@ def test_compress_xbzrle_stream_from_72(vms, tmp_path):
         digests.append(dst.memory_digest())
         dst.quit()
     assert digests[0] == digests[1], digests
+
+
+def fill_phase(src, mbit, link, seconds=3):
+    """Shape the link at MBIT (0: not at all), let it settle, and return
+    how many pages the pool compressed and how many went uncompressed to
+    fill the link in the next SECONDS; None if the migration ended."""
+    link.set(mbit)
+    time.sleep(1)
+    before = src.qmp.cmd("query-migrate")
+    time.sleep(seconds)
+    after = src.qmp.cmd("query-migrate")
+    if after["status"] != "active":
+        return None
+    return tuple(after["compression"][k] - before["compression"][k]
+                 for k in ("pages", "fill-pages"))
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root (ip netns, tc)")
+@pytest.mark.parametrize("dst_old", [True, False], ids=["ours-to-7.2", "ours-to-ours"])
+def test_fill_link_across_versions(vms, dst_old):
+    """compress-fill-link in the 9.0 format (zlib), on a link that binds,
+    then does not, then binds again: while 20 Mbit/s carry less than one
+    zlib thread at level 9 compresses, pages wait for the thread; at
+    1 Gbit/s the thread is behind and pages go uncompressed between its
+    records.  7.2 (and ours) load the mixed stream, and the guest verifies
+    all of its memory (768 MiB of realistic content; the source stopped,
+    as above)."""
+    idle = {"mode": "idle", "mb": 768, "hb_ms": 250}
+    with Link() as link:
+        link.set(20)
+        src = side(vms, "src", False, workload=idle, mem_mb=1024,
+                   wrapper=in_netns(NS_SRC))
+        dst = side(vms, "dst", dst_old, workload=idle, mem_mb=1024,
+                   incoming="defer", wrapper=in_netns(NS_DST))
+        src.wait_ready()
+        for vm in (src, dst):
+            vm.qmp.cmd("migrate-set-capabilities", capabilities=[
+                {"capability": "compress", "state": True}])
+        src.qmp.cmd("migrate-set-parameters", **{
+            "compress-threads": 1, "compress-level": 9,
+            "max-bandwidth": 1 << 40})
+        dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
+        uri = f"tcp:{IP_DST}:4444"
+        dst.qmp.cmd("migrate-incoming", uri=uri)
+        last = src.heartbeats()[-1]
+        src.qmp.cmd("stop")
+        src.qmp.cmd("migrate", uri=uri)
+        phases = [(mbit, fill_phase(src, mbit, link, seconds=2))
+                  for mbit in (20, 1000, 20)]
+        print(f"(Mbit/s, (compressed, filled) pages): {phases}")
+        link.set(0)
+        info = wait_status(src)
+        assert info["status"] == "completed", info
+        assert wait_status(dst)["status"] == "completed"
+        dst.qmp.cmd("cont")
+        dst.assert_healthy_after(last["seq"])
+
+    assert all(p is not None for _m, p in phases), phases
+    for mbit, (compressed, filled) in phases:
+        assert compressed > 0, phases
+        if mbit == 20:
+            # the link binds: (almost) every page waits for the thread
+            assert filled <= compressed // 50, phases
+        else:
+            assert filled >= compressed // 4, phases
