@@ -358,6 +358,9 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id, rtt=0,
             "cpu_dst_s": None if cpu1[1] is None else round(cpu1[1] - cpu0[1], 2),
             "cpu_src_pass1_s": None if cpu_pass1 is None else round(cpu_pass1, 2),
             "unused_pages": ram.get("unused-pages"),
+            # pages compressed, and sent uncompressed by compress-fill-link
+            "compressed_pages": info.get("compression", {}).get("pages"),
+            "fill_pages": info.get("compression", {}).get("fill-pages"),
         })
         if info["status"] == "completed" and dst.alive():
             # the pause the guest sees: source STOP to destination RESUME

@@ -199,12 +199,14 @@ def test_compress_xbzrle_stream_from_72(vms, tmp_path):
     assert digests[0] == digests[1], digests
 
 
-def fill_phase(src, mbit, link, seconds=3):
-    """Shape the link at MBIT (0: not at all), let it settle, and return
-    how many pages the pool compressed and how many went uncompressed to
-    fill the link in the next SECONDS; None if the migration ended."""
+def fill_phase(src, mbit, link, settle, seconds=2):
+    """Shape the link at MBIT (0: not at all), wait SETTLE seconds (the
+    bandwidth QEMU measures is an average over about half a second), and
+    return how many pages the pool compressed and how many went
+    uncompressed to fill the link in the next SECONDS; None if the
+    migration ended."""
     link.set(mbit)
-    time.sleep(1)
+    time.sleep(settle)
     before = src.qmp.cmd("query-migrate")
     time.sleep(seconds)
     after = src.qmp.cmd("query-migrate")
@@ -218,12 +220,14 @@ def fill_phase(src, mbit, link, seconds=3):
 @pytest.mark.parametrize("dst_old", [True, False], ids=["ours-to-7.2", "ours-to-ours"])
 def test_fill_link_across_versions(vms, dst_old):
     """compress-fill-link in the 9.0 format (zlib), on a link that binds,
-    then does not, then binds again: while 20 Mbit/s carry less than one
-    zlib thread at level 9 compresses, pages wait for the thread; at
-    1 Gbit/s the thread is behind and pages go uncompressed between its
-    records.  7.2 (and ours) load the mixed stream, and the guest verifies
-    all of its memory (768 MiB of realistic content; the source stopped,
-    as above)."""
+    then does not, then binds again: while 20 Mbit/s carry far less than
+    two zlib threads at level 9 compress, pages wait for the threads; at
+    1 Gbit/s the threads are behind and pages go uncompressed between
+    their records.  7.2 (and ours) load the mixed stream, and the guest
+    verifies all of its memory (768 MiB of realistic content, about
+    650 MiB of it not zero; the source stopped, as above).  The three
+    phases send about 20 + 250 + 20 MiB, so the migration is still on
+    when they end."""
     idle = {"mode": "idle", "mb": 768, "hb_ms": 250}
     with Link() as link:
         link.set(20)
@@ -236,7 +240,7 @@ def test_fill_link_across_versions(vms, dst_old):
             vm.qmp.cmd("migrate-set-capabilities", capabilities=[
                 {"capability": "compress", "state": True}])
         src.qmp.cmd("migrate-set-parameters", **{
-            "compress-threads": 1, "compress-level": 9,
+            "compress-threads": 2, "compress-level": 9,
             "max-bandwidth": 1 << 40})
         dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
         uri = f"tcp:{IP_DST}:4444"
@@ -244,8 +248,8 @@ def test_fill_link_across_versions(vms, dst_old):
         last = src.heartbeats()[-1]
         src.qmp.cmd("stop")
         src.qmp.cmd("migrate", uri=uri)
-        phases = [(mbit, fill_phase(src, mbit, link, seconds=2))
-                  for mbit in (20, 1000, 20)]
+        phases = [(mbit, fill_phase(src, mbit, link, settle))
+                  for mbit, settle in ((20, 1), (1000, 1), (20, 3))]
         print(f"(Mbit/s, (compressed, filled) pages): {phases}")
         link.set(0)
         info = wait_status(src)
@@ -258,7 +262,7 @@ def test_fill_link_across_versions(vms, dst_old):
     for mbit, (compressed, filled) in phases:
         assert compressed > 0, phases
         if mbit == 20:
-            # the link binds: (almost) every page waits for the thread
-            assert filled <= compressed // 50, phases
+            # the link binds: (almost) every page waits for a thread
+            assert filled * 20 <= compressed, phases
         else:
-            assert filled >= compressed // 4, phases
+            assert filled * 4 >= compressed, phases
