@@ -226,7 +226,7 @@ def test_fill_link_across_versions(vms, dst_old):
     their records.  7.2 (and ours) load the mixed stream, and the guest
     verifies all of its memory (768 MiB of realistic content, about
     650 MiB of it not zero; the source stopped, as above).  The three
-    phases send about 20 + 250 + 20 MiB, so the migration is still on
+    phases send about 5 + 250 + 20 MiB, so the migration is still on
     when they end."""
     idle = {"mode": "idle", "mb": 768, "hb_ms": 250}
     with Link() as link:
@@ -248,8 +248,11 @@ def test_fill_link_across_versions(vms, dst_old):
         last = src.heartbeats()[-1]
         src.qmp.cmd("stop")
         src.qmp.cmd("migrate", uri=uri)
-        phases = [(mbit, fill_phase(src, mbit, link, settle))
-                  for mbit, settle in ((20, 1), (1000, 1), (20, 3))]
+        # after the drop to 20 Mbit/s TCP takes seconds to recover from
+        # the losses (retransmission timeouts) before anything moves
+        phases = [(mbit, fill_phase(src, mbit, link, settle, seconds))
+                  for mbit, settle, seconds in ((20, 1, 2), (1000, 1, 2),
+                                                (20, 5, 3))]
         print(f"(Mbit/s, (compressed, filled) pages): {phases}")
         link.set(0)
         info = wait_status(src)
@@ -263,6 +266,6 @@ def test_fill_link_across_versions(vms, dst_old):
         assert compressed > 0, phases
         if mbit == 20:
             # the link binds: (almost) every page waits for a thread
-            assert filled * 20 <= compressed, phases
+            assert filled * 10 <= compressed, phases
         else:
             assert filled * 4 >= compressed, phases
