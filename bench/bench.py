@@ -8,7 +8,8 @@ instead (two TUN devices, the RTT added half each way; tbf as before).  For
 each link, RTT, workload and mode the test guest migrates `--reps` times;
 the tables give the median and [min-max] of each figure.
 
-Modes: the patched QEMU without compression, with `compress`, with multifd
+Modes: the patched QEMU without compression, with `compress` (`-nofill`:
+with compress-fill-link off), with multifd
 (compression none, zlib, zstd; as many channels as compress threads), with
 XBZRLE; Debian bookworm's QEMU 7.2 with its own `compress` and without;
 `tls` and `multifd+tls` (x509 certificates made for the run, verified both
