@@ -49,29 +49,27 @@ def modes(args):
     comp = {"compress-threads": n, "compress-level": args.level,
             "decompress-threads": args.dthreads}
     mfd = {"multifd-channels": n}
+
+    def compressed(method=None, **params):
+        """the compress capability with METHOD (None: zlib) and PARAMS"""
+        if method:
+            params["compress-method"] = method
+        return (None, {"compress": True}, dict(comp, **params))
+
+    nofill = {"compress-fill-link": False}
+    nowait = {"compress-wait-thread": False}
     return {
         "none": (None, {}, {}),
-        "compress": (None, {"compress": True}, comp),
-        "compress-zstd": (None, {"compress": True},
-                          dict(comp, **{"compress-method": "zstd"})),
-        "compress-lz4": (None, {"compress": True},
-                         dict(comp, **{"compress-method": "lz4"})),
+        "compress": compressed(),
+        "compress-zstd": compressed("zstd"),
+        "compress-lz4": compressed("lz4"),
         # compress-fill-link off: wait for a thread even when the link idles
-        "compress-nofill": (None, {"compress": True},
-                            dict(comp, **{"compress-fill-link": False})),
-        "compress-zstd-nofill": (None, {"compress": True},
-                                 dict(comp, **{"compress-method": "zstd",
-                                               "compress-fill-link": False})),
-        "compress-lz4-nofill": (None, {"compress": True},
-                                dict(comp, **{"compress-method": "lz4",
-                                              "compress-fill-link": False})),
+        "compress-nofill": compressed(**nofill),
+        "compress-zstd-nofill": compressed("zstd", **nofill),
+        "compress-lz4-nofill": compressed("lz4", **nofill),
         # pages that find every thread busy go raw, link busy or not
-        "compress-lz4-nowait": (None, {"compress": True},
-                                dict(comp, **{"compress-method": "lz4",
-                                              "compress-wait-thread": False})),
-        "compress-zstd-nowait": (None, {"compress": True},
-                                 dict(comp, **{"compress-method": "zstd",
-                                               "compress-wait-thread": False})),
+        "compress-lz4-nowait": compressed("lz4", **nowait),
+        "compress-zstd-nowait": compressed("zstd", **nowait),
         "multifd": (None, {"multifd": True}, dict(mfd, **{"multifd-compression": "none"})),
         "multifd-zlib": (None, {"multifd": True},
                          dict(mfd, **{"multifd-compression": "zlib",
