@@ -9,7 +9,8 @@ each link, RTT, workload and mode the test guest migrates `--reps` times;
 the tables give the median and [min-max] of each figure.
 
 Modes: the patched QEMU without compression, with `compress` (`-nofill`:
-with compress-fill-link off), with multifd
+with compress-fill-link off; `-l3`, `-l9`: at that level; `-auto`: from
+`--level` up to 9 as the link allows, compress-level-max), with multifd
 (compression none, zlib, zstd; as many channels as compress threads), with
 XBZRLE; Debian bookworm's QEMU 7.2 with its own `compress` and without;
 `tls` and `multifd+tls` (x509 certificates made for the run, verified both
@@ -63,6 +64,13 @@ def modes(args):
         "compress": compressed(),
         "compress-zstd": compressed("zstd"),
         "compress-lz4": compressed("lz4"),
+        # fixed levels beside --level, and the level that follows the link
+        # from --level up to 9 (compress-level-max)
+        "compress-zstd-l3": compressed("zstd", **{"compress-level": 3}),
+        "compress-zstd-l9": compressed("zstd", **{"compress-level": 9}),
+        "compress-zstd-auto": compressed("zstd", **{"compress-level-max": 9}),
+        "compress-l9": compressed(**{"compress-level": 9}),
+        "compress-auto": compressed(**{"compress-level-max": 9}),
         # compress-fill-link off: wait for a thread even when the link idles
         "compress-nofill": compressed(**nofill),
         "compress-zstd-nofill": compressed("zstd", **nofill),
@@ -285,9 +293,12 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id, rtt=0,
         t0 = time.monotonic()
         src.qmp.cmd("migrate", uri=uri)
         info, last_print, cpu_pass1 = None, 0, None
+        levels = []
         while True:
             info = src.qmp.cmd("query-migrate")
             st = info.get("status")
+            if "level" in info.get("compression", {}):
+                levels.append(info["compression"]["level"])
             el = time.monotonic() - t0
             # the first pass is over at the second bitmap sync
             if cpu_pass1 is None and (
@@ -360,6 +371,9 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id, rtt=0,
             # pages compressed, and sent uncompressed by compress-fill-link
             "compressed_pages": info.get("compression", {}).get("pages"),
             "fill_pages": info.get("compression", {}).get("fill-pages"),
+            # the compression level over the polls (compress-level-max)
+            "level_max": max(levels) if levels else None,
+            "level_mean": round(statistics.mean(levels), 1) if levels else None,
         })
         if info["status"] == "completed" and dst.alive():
             # the pause the guest sees: source STOP to destination RESUME

@@ -12,6 +12,11 @@
  * (decode: of the passes after the first, which also checks the pages).
  * zlib is one stream per page with the engine's settings (4 KiB window,
  * memLevel 7), the 9.0 wire format.
+ *
+ * With LEVELS=1 it sweeps the levels instead: zlib 1-9, zstd 1-19 on
+ * frames of 256 and 1024 pages (level 1 with the engine's minimum match
+ * of 6), lz4 and lz4's HC levels; the measurement behind the level that
+ * follows the link (compress-level-max).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,12 +24,13 @@
 #include <string.h>
 #include <time.h>
 #include <lz4.h>
+#include <lz4hc.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #define PAGE 4096
 
-typedef enum { ZLIB, ZSTD, LZ4 } Method;
+typedef enum { ZLIB, ZSTD, LZ4, LZ4HC } Method;
 
 typedef struct {
     Method method;
@@ -44,6 +50,30 @@ static const Setting settings[] = {
     { LZ4, 1, 64, 0 },
     { LZ4, 1, 256, 0 },
 };
+
+#define MAX_FRAME 1024
+#define MAX_SETTINGS 64
+
+/* LEVELS=1: every level of every method */
+static int level_settings(Setting *out)
+{
+    static const int frames[] = { 256, MAX_FRAME };
+    int n = 0;
+
+    for (int l = 1; l <= 9; l++) {
+        out[n++] = (Setting){ ZLIB, l, 1, 0 };
+    }
+    for (int f = 0; f < 2; f++) {
+        for (int l = 1; l <= 19; l++) {
+            out[n++] = (Setting){ ZSTD, l, frames[f], l == 1 ? 6 : 0 };
+        }
+        out[n++] = (Setting){ LZ4, 1, frames[f], 0 };
+    }
+    for (int l = 3; l <= 12; l += 3) {
+        out[n++] = (Setting){ LZ4HC, l, 256, 0 };
+    }
+    return n;
+}
 
 static double cpu_now(void)
 {
@@ -101,12 +131,14 @@ static size_t compress_all(const Setting *s, const uint8_t *mem, size_t pages,
             if (ZSTD_isError(n)) {
                 die("ZSTD_compress2");
             }
-        } else if (s->method == LZ4) {
-            int r = LZ4_compress_default((const char *)src,
-                                         (char *)out + total, frame,
-                                         LZ4_compressBound(frame));
+        } else if (s->method == LZ4 || s->method == LZ4HC) {
+            int r = s->method == LZ4 ?
+                LZ4_compress_default((const char *)src, (char *)out + total,
+                                     frame, LZ4_compressBound(frame)) :
+                LZ4_compress_HC((const char *)src, (char *)out + total,
+                                frame, LZ4_compressBound(frame), s->level);
             if (r <= 0) {
-                die("LZ4_compress_default");
+                die("LZ4 compression failed");
             }
             n = r;
         } else {
@@ -148,7 +180,7 @@ static void decode_all(const Setting *s, const uint8_t *mem, size_t pages,
 
         if (s->method == ZSTD) {
             n = ZSTD_decompressDCtx(dctx, buf, frame, out + pos[k], len[k]);
-        } else if (s->method == LZ4) {
+        } else if (s->method == LZ4 || s->method == LZ4HC) {
             int r = LZ4_decompress_safe((const char *)out + pos[k],
                                         (char *)buf, len[k], frame);
             n = r < 0 ? 0 : r;
@@ -210,7 +242,10 @@ static double zlib_load(const uint8_t *out, const size_t *pos,
 
 int main(int argc, char **argv)
 {
-    static const char *names[] = { "zlib", "zstd", "lz4" };
+    static const char *names[] = { "zlib", "zstd", "lz4", "lz4hc" };
+    Setting sweep[MAX_SETTINGS];
+    const Setting *list = settings;
+    int nsettings = sizeof(settings) / sizeof(settings[0]);
     size_t max = (argc > 2 ? strtoull(argv[2], NULL, 0) : 256) << 20;
     int reps = getenv("REPS") ? atoi(getenv("REPS")) : 5;
     uint8_t page[PAGE], *mem, *out, *buf;
@@ -236,12 +271,12 @@ int main(int argc, char **argv)
         }
     }
     fclose(f);
-    pages -= pages % 256;
+    pages -= pages % MAX_FRAME;
     if (!pages) {
         die("no non-zero pages in the image");
     }
     out = malloc(pages * PAGE * 2);
-    buf = malloc(256 * PAGE);
+    buf = malloc(MAX_FRAME * PAGE);
     pos = malloc(pages * sizeof(*pos));
     len = malloc(pages * sizeof(*len));
     memset(out, 0, pages * PAGE * 2);
@@ -252,8 +287,12 @@ int main(int argc, char **argv)
     printf("| method | level | pages/frame | min match | ratio | "
            "compress us/page | decode us/page |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|\n");
-    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
-        const Setting *s = &settings[i];
+    if (getenv("LEVELS") && atoi(getenv("LEVELS"))) {
+        nsettings = level_settings(sweep);
+        list = sweep;
+    }
+    for (int i = 0; i < nsettings; i++) {
+        const Setting *s = &list[i];
         double best_c = 1e9, best_d = 1e9;
         size_t total = 0;
 

@@ -6,7 +6,8 @@ Boots the test guest with the realistic mix (the `idle` workload), stops
 it, dumps its RAM with QMP `pmemsave` into /dev/shm, builds bench/codec.c
 and runs it on the dump: ratio and CPU us/page per method, level and pages
 per frame.  This is the measurement behind the frame size and zstd's
-minimum match (migration/ram-compress-zstd.c).
+minimum match (migration/ram-compress-zstd.c); with --levels, behind the
+level that follows the link (compress-level-max).
 """
 
 import argparse
@@ -28,8 +29,14 @@ def main():
     ap.add_argument("--sample-mb", type=int, default=128,
                     help="non-zero pages to compress")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--out", default=os.path.join(TOP, "build", "bench", "codec.md"))
+    ap.add_argument("--levels", action="store_true",
+                    help="sweep every level (zlib 1-9, zstd 1-19 on 256- and "
+                         "1024-page frames, lz4 and lz4 HC)")
+    ap.add_argument("--out")
     args = ap.parse_args()
+    if not args.out:
+        args.out = os.path.join(TOP, "build", "bench",
+                                "codec-levels.md" if args.levels else "codec.md")
 
     exe = os.path.join(TOP, "build", "bench", "codec")
     os.makedirs(os.path.dirname(exe), exist_ok=True)
@@ -49,7 +56,8 @@ def main():
             vm.kill()
         res = subprocess.run([exe, image, str(args.sample_mb)], check=True,
                              capture_output=True, text=True,
-                             env=dict(os.environ, REPS=str(args.reps)))
+                             env=dict(os.environ, REPS=str(args.reps),
+                                      LEVELS="1" if args.levels else "0"))
     text = (f"## Page codecs on the test guest's RAM\n\n"
             f"Command: `bench/codec.py {' '.join(sys.argv[1:])}`; guest "
             f"{args.mem_mb} MiB, {args.region_mb} MiB of it filled with the "

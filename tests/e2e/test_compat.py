@@ -269,3 +269,65 @@ def test_fill_link_across_versions(vms, dst_old):
             assert filled * 10 <= compressed, phases
         else:
             assert filled * 4 >= compressed, phases
+
+
+
+def level_phase(src, mbit, link, seconds):
+    """Shape the link at MBIT (0: not at all) and return the compression
+    levels query-migrate reports over the next SECONDS; None if the
+    migration ended."""
+    link.set(mbit)
+    levels = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        info = src.qmp.cmd("query-migrate")
+        if info["status"] not in ("setup", "active"):
+            return None
+        if "compression" in info:
+            levels.append(info["compression"]["level"])
+        time.sleep(0.1)
+    return levels
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root (ip netns, tc)")
+@pytest.mark.parametrize("dst_old", [True, False], ids=["ours-to-7.2", "ours-to-ours"])
+def test_level_follows_link_across_versions(vms, dst_old):
+    """compress-level-max in the 9.0 format (zlib, whose level changes
+    from one page record to the next): at 20 Mbit/s two threads idle and
+    the level goes up from compress-level 1; at 1 Gbit/s they cannot keep
+    up and it comes down.  7.2 (and ours) load pages of every level, and
+    the guest verifies all of its memory (768 MiB of realistic content;
+    the source stopped, as above)."""
+    idle = {"mode": "idle", "mb": 768, "hb_ms": 250}
+    with Link() as link:
+        link.set(20)
+        src = side(vms, "src", False, workload=idle, mem_mb=1024,
+                   wrapper=in_netns(NS_SRC))
+        dst = side(vms, "dst", dst_old, workload=idle, mem_mb=1024,
+                   incoming="defer", wrapper=in_netns(NS_DST))
+        src.wait_ready()
+        for vm in (src, dst):
+            vm.qmp.cmd("migrate-set-capabilities", capabilities=[
+                {"capability": "compress", "state": True}])
+        src.qmp.cmd("migrate-set-parameters", **{
+            "compress-threads": 2, "compress-level": 1,
+            "compress-level-max": 9, "max-bandwidth": 1 << 40})
+        dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
+        uri = f"tcp:{IP_DST}:4444"
+        dst.qmp.cmd("migrate-incoming", uri=uri)
+        last = src.heartbeats()[-1]
+        src.qmp.cmd("stop")
+        src.qmp.cmd("migrate", uri=uri)
+        slow = level_phase(src, 20, link, 6)
+        fast = level_phase(src, 1000, link, 3)
+        print(f"levels at 20 Mbit/s: {slow}; at 1 Gbit/s: {fast}")
+        link.set(0)
+        info = wait_status(src)
+        assert info["status"] == "completed", info
+        assert wait_status(dst)["status"] == "completed"
+        dst.qmp.cmd("cont")
+        dst.assert_healthy_after(last["seq"])
+
+    assert slow and fast, (slow, fast)
+    assert slow[0] == 1 and max(slow) >= 3, slow
+    assert min(fast) < max(slow), (slow, fast)
