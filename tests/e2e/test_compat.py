@@ -207,6 +207,16 @@ def fill_phase(src, mbit, link, settle, seconds=2):
     migration ended."""
     link.set(mbit)
     time.sleep(settle)
+    # after a drop TCP may stall for longer (retransmission timeouts
+    # back off): wait until the stream moves again, 30 s at most
+    before = src.qmp.cmd("query-migrate")
+    for _ in range(60):
+        time.sleep(0.5)
+        now = src.qmp.cmd("query-migrate")
+        if now["status"] != "active" or \
+                now["ram"]["transferred"] > before["ram"]["transferred"]:
+            break
+        before = now
     before = src.qmp.cmd("query-migrate")
     time.sleep(seconds)
     after = src.qmp.cmd("query-migrate")
