@@ -1,8 +1,9 @@
 /*
  * make bench-xbzrle: the migration thread's XBZRLE work per page, measured
  * on QEMU's own xbzrle_encode_buffer() (migration/xbzrle.c, compiled with
- * this file by bench/xbzrle.sh): the encode of a 4 KiB page against its cached copy for several amounts of
- * change, and the copy into the cache that follows.  It decides whether
+ * this file by bench/xbzrle.sh): the encode of a 4 KiB page against its
+ * cached copy for several amounts of change, and the copy into the cache
+ * that follows.  It decides whether
  * XBZRLE must move into the compression threads (issue 12): only if the
  * migration thread cannot keep up with the link.
  */
