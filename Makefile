@@ -90,7 +90,8 @@ soak: build guest
 	/usr/bin/python3 tests/soak.py --hops $(or $(HOPS),200)
 # tests/e2e/test_faults.py with FAULT_REPS (default 100) faults of each kind
 soak-faults: build guest
-	FAULT_REPS=$(or $(FAULT_REPS),100) tests/e2e.sh build/logs/soak-faults.tap -k test_faults -s
+	tests/e2e.sh build/logs/soak-faults.tap -k test_faults -s \
+	    --fault-reps $(or $(FAULT_REPS),100) $(if $(FAULT_SEED),--fault-seed $(FAULT_SEED))
 # the compression qtests RUNS times (default 200), JOBS copies side by side
 repeat: build
 	tests/repeat.sh $(or $(RUNS),200) $(or $(JOBS),1)

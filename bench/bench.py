@@ -42,7 +42,7 @@ sys.path.insert(0, TOP)
 
 import downtime  # noqa: E402
 from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns  # noqa: E402
-from harness.migrate import real_downtime_ms, set_caps, set_params  # noqa: E402
+from harness.migrate import real_downtime_ms, set_caps, set_params, watch  # noqa: E402
 from harness.proc import process_cpu, thread_cpu  # noqa: E402
 from harness.vm import QEMU, VM, qemu72  # noqa: E402
 from report import link_label, machine, write_report  # noqa: E402
@@ -280,52 +280,53 @@ def one_run(args, workdir, mode, spec, workload, mbit, run_id, rtt=0,
         cpu0 = (cpu_seconds(src.proc.pid), cpu_seconds(dst.proc.pid))
         t0 = time.monotonic()
         src.qmp.cmd("migrate", uri=uri)
-        info, last_print, cpu_pass1 = None, 0, None
-        levels = []
-        while True:
-            info = src.qmp.cmd("query-migrate")
+        seen = {"print": 0, "cpu_pass1": None, "levels": [], "el": 0}
+
+        def sample(info, _elapsed):
+            """every poll; true once the migration ran past --timeout"""
             st = info.get("status")
+            ram = info.get("ram", {})
+            el = seen["el"] = time.monotonic() - t0
             if "level" in info.get("compression", {}):
-                levels.append(info["compression"]["level"])
-            el = time.monotonic() - t0
+                seen["levels"].append(info["compression"]["level"])
             # the first pass is over at the second bitmap sync
-            if cpu_pass1 is None and (
-                    st != "active" and st != "setup" or
-                    info.get("ram", {}).get("dirty-sync-count", 0) >= 2):
-                cpu_pass1 = cpu_seconds(src.proc.pid) - cpu0[0]
+            if seen["cpu_pass1"] is None and (
+                    st not in ("active", "setup") or
+                    ram.get("dirty-sync-count", 0) >= 2):
+                seen["cpu_pass1"] = cpu_seconds(src.proc.pid) - cpu0[0]
             if st in ("completed", "failed", "cancelled"):
-                break
+                return False
             if el > args.timeout:
-                src.qmp.cmd("migrate_cancel")
-                res["converged"] = False
-                while src.qmp.cmd("query-migrate").get("status") not in (
-                        "cancelled", "failed", "completed"):
-                    time.sleep(0.1)
-                # a cancelled migration reports no figures: keep those of
-                # the last poll before the cancel
-                last = info
-                info = src.qmp.cmd("query-migrate")
-                if "ram" in last and "ram" not in info:
-                    info = dict(last, status=info["status"],
-                                **{"total-time": round(el * 1000)})
-                break
+                return True
             # --rate-drop: the link's rate halves as the migration nears
             # its switchover (after the first pass)
-            ram = info.get("ram", {})
             if (args.rate_drop is not None and link and mbit and
                     "rate_drop_s" not in res and st == "active" and
                     ram.get("dirty-sync-count", 0) >= 2 and
                     ram.get("remaining", 1 << 62) <= args.rate_drop * 2**20):
                 link.set(mbit // 2)
                 res["rate_drop_s"] = round(el, 2)
-            if el - last_print >= 1 and "ram" in info:
-                last_print = el
-                ram = info["ram"]
+            if el - seen["print"] >= 1 and "ram" in info:
+                seen["print"] = el
                 print(f"\r    {el:6.1f}s {ram['mbps']:8.1f} Mbit/s  "
                       f"sent {ram['transferred'] / 2**20:8.1f} MiB  "
                       f"remaining {ram['remaining'] / 2**20:7.1f} MiB  "
                       f"pass {ram['dirty-sync-count']}   ", end="", flush=True)
-            time.sleep(0.1)
+            return False
+
+        info = watch(src, timeout=None, on_sample=sample)
+        if info["status"] not in ("completed", "failed", "cancelled"):
+            # past --timeout
+            src.qmp.cmd("migrate_cancel")
+            res["converged"] = False
+            # a cancelled migration reports no figures: keep those of the
+            # last poll before the cancel
+            last = info
+            info = watch(src, timeout=None)
+            if "ram" in last and "ram" not in info:
+                info = dict(last, status=info["status"],
+                            **{"total-time": round(seen["el"] * 1000)})
+        levels, cpu_pass1 = seen["levels"], seen["cpu_pass1"]
         print("\r" + " " * 90 + "\r", end="")
         res["status"] = info["status"]
         res.setdefault("converged", info["status"] == "completed")

@@ -21,7 +21,7 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
-from harness.migrate import set_caps, set_params  # noqa: E402
+from harness.migrate import set_caps, set_params, watch  # noqa: E402
 from harness.proc import thread_cpu  # noqa: E402
 from harness.vm import VM  # noqa: E402
 
@@ -49,15 +49,14 @@ class ThreadCPU:
 def run_sampled(vm, samplers, start):
     """start(), then poll query-migrate until it ends, sampling the
     threads' CPU meanwhile; return (final query-migrate, wall seconds)."""
-    t0 = time.monotonic()
-    start()
-    while True:
+    def sample(_info, _elapsed):
         for s in samplers:
             s.sample()
-        info = vm.qmp.cmd("query-migrate")
-        if info.get("status") in ("completed", "failed", "cancelled"):
-            return info, time.monotonic() - t0
-        time.sleep(0.01)
+
+    t0 = time.monotonic()
+    start()
+    info = watch(vm, timeout=None, interval=0.01, on_sample=sample)
+    return info, time.monotonic() - t0
 
 
 def save(src, path, threads, level, method):

@@ -139,6 +139,64 @@ class Link:
            VETH_SRC, "root", "tbf", "rate", f"{mbit}mbit", "burst", str(burst),
            "latency", "50ms")
 
+    def has_netem(self):
+        """Whether the kernel has sch_netem (asked once)."""
+        if not hasattr(self, "_netem"):
+            probe = sh(*in_netns(NS_SRC), "tc", "qdisc", "replace", "dev",
+                       VETH_SRC, "root", "netem", "delay", "1ms", check=False)
+            self._netem = probe.returncode == 0
+            sh(*in_netns(NS_SRC), "tc", "qdisc", "del", "dev", VETH_SRC,
+               "root", check=False)
+        return self._netem
+
+    def set_both(self, mbit, netem=None):
+        """Both directions at mbit (tbf); netem: extra netem arguments, a
+        netem queue at mbit instead (has_netem())."""
+        for ns, dev in ((NS_SRC, VETH_SRC), (NS_DST, VETH_DST)):
+            if netem:
+                cmd = ["netem", "rate", f"{mbit}mbit"] + netem
+            else:
+                cmd = ["tbf", "rate", f"{mbit}mbit", "burst", "125000",
+                       "latency", "50ms"]
+            sh(*in_netns(ns), "tc", "qdisc", "replace", "dev", dev, "root", *cmd)
+
+    def impair(self, mbit, loss, delay):
+        """Both directions at mbit, loss % of the packets each way dropped
+        at random and delay ms added: netem (with jitter, reordering and
+        duplication) where the kernel has it; else nftables drops packets
+        at random and a tbf queue of delay ms at a fifth of the rate delays
+        them (queueing delay, up to delay ms).  impair(mbit, 0, 0) restores
+        the link to set_both(mbit)."""
+        for ns, dev in ((NS_SRC, VETH_SRC), (NS_DST, VETH_DST)):
+            if not loss and not delay:
+                sh(*in_netns(ns), "nft", "delete", "table", "inet", "impair",
+                   check=False)
+                continue
+            if self.has_netem():
+                continue
+            sh(*in_netns(ns), "nft", "add", "table", "inet", "impair")
+            sh(*in_netns(ns), "nft", "add", "chain", "inet", "impair", "out",
+               "{ type filter hook output priority 0; }")
+            sh(*in_netns(ns), "nft", "add", "rule", "inet", "impair", "out",
+               "numgen", "random", "mod", "1000", "<", str(int(loss * 10)), "drop")
+            sh(*in_netns(ns), "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+               "rate", f"{mbit // 5}mbit", "burst", "25000", "latency", f"{delay}ms")
+        if not loss and not delay:
+            self.set_both(mbit)
+        elif self.has_netem():
+            self.set_both(mbit, ["loss", f"{loss:.1f}%", "delay", f"{delay}ms",
+                                 f"{delay // 5}ms", "reorder", "10%", "duplicate", "1%"])
+
+    def cable(self, up):
+        """The destination's end up or down, as a cable pulled at the far
+        side: the source's end loses its carrier."""
+        sh(*in_netns(NS_DST), "ip", "link", "set", VETH_DST, "up" if up else "down")
+        if up:
+            # neighbour entries that failed while the link was down would
+            # refuse the next connection ("No route to host") for a while
+            for ns in (NS_SRC, NS_DST):
+                sh(*in_netns(ns), "ip", "neigh", "flush", "all")
+
     def tcp_buffers(self, nbytes):
         """Opt-in: the most TCP may buffer per socket (the third value of
         net.ipv4.tcp_rmem and tcp_wmem) in both namespaces, for a window of

@@ -19,17 +19,31 @@ def set_params(vm, **params):
                    **{k.replace("_", "-"): v for k, v in params.items()})
 
 
-def wait_status(vm, statuses=DONE, timeout=300, interval=0.1):
-    """Poll query-migrate until its status is one of statuses; return it."""
-    deadline = time.monotonic() + timeout
+def watch(vm, until=DONE, timeout=300, interval=0.1, on_sample=None):
+    """Watch (and drive) vm's migration: poll query-migrate every interval
+    seconds until its status is one of until; return that last answer.
+    on_sample(info, seconds since the watch began), if given, sees every
+    answer before that test and may act on it (continue from
+    pre-switchover, shape the link, sample CPU, print); a true return ends
+    the watch with that answer.  Raises TimeoutError after timeout seconds
+    (None: no limit)."""
+    t0 = time.monotonic()
     while True:
         info = vm.qmp.cmd("query-migrate")
-        if info.get("status") in statuses:
+        elapsed = time.monotonic() - t0
+        if on_sample and on_sample(info, elapsed):
             return info
-        if time.monotonic() > deadline:
+        if info.get("status") in until:
+            return info
+        if timeout is not None and elapsed > timeout:
             raise TimeoutError(f"{vm.name}: migration still {info.get('status')}"
                                f" after {timeout}s: {info}")
         time.sleep(interval)
+
+
+def wait_status(vm, statuses=DONE, timeout=300, interval=0.1):
+    """Poll query-migrate until its status is one of statuses; return it."""
+    return watch(vm, statuses, timeout, interval)
 
 
 def event_time(ev):
@@ -53,11 +67,10 @@ def real_downtime_ms(src, dst):
 def wait_syncs(vm, syncs, timeout=180):
     """Wait until the migration from vm has synchronized its dirty bitmap
     syncs times (or completed); fail if it failed or was cancelled."""
-    def done():
-        info = vm.qmp.cmd("query-migrate")
+    def done(info, _elapsed):
         assert info["status"] in ("setup", "active", "completed"), info
         return info.get("ram", {}).get("dirty-sync-count", 0) >= syncs
-    vm.wait_for(done, timeout, f"{syncs} dirty bitmap syncs")
+    watch(vm, ("completed",), timeout, on_sample=done)
 
 
 def migrate_compress_xbzrle(src, dst, uri, method=None, stop_source=False):

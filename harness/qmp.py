@@ -98,3 +98,22 @@ class QMP:
         finally:
             self.sock.settimeout(self.timeout)
         return self.events
+
+    def event_wait(self, name, timeout=30.0, match=None):
+        """The first event called name (and for which match(event) is true,
+        if given) received so far or within timeout seconds; it stays in
+        self.events.  Raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.poll_events():
+                if ev["event"] == name and (match is None or match(ev)):
+                    return ev
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {name} event in {timeout} s")
+            self.poll_events(min(left, 0.1))
+
+    def clear_events(self):
+        """Forget the events received so far."""
+        self.poll_events()
+        self.events.clear()

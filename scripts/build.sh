@@ -28,6 +28,14 @@ for w in ${WITHOUT:-}; do
     done
 done
 [ -x "$SRC/configure" ] || die "no materialized tree in $SRC (make materialize)"
+# ninja runs "cc" from PATH: through ccache where it is installed, its
+# cache kept with the downloads (the per-patch builds of verify-series.sh
+# compile many files to what an earlier build, the series' HEAD among
+# them, already compiled)
+if [ -d /usr/lib/ccache ] && [ "${NO_CCACHE:-0}" != 1 ]; then
+    export PATH=/usr/lib/ccache:$PATH
+    export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
+fi
 # the unpatched base (make build-base) has no lz4 option: leave it out there
 if ! grep -q "option('lz4'" "$SRC/meson_options.txt"; then
     for i in "${!CONFIGURE_FLAGS[@]}"; do

@@ -11,8 +11,9 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || die "install-deps.sh must run as root (it calls apt-get)"
 
 # package lists, by suite (nftables: packet loss in tests/e2e/test_faults.py;
-# iputils-ping: tests/e2e/test_link.py; openssl: bench.py's tls certificates)
-MAIN="gcc make ninja-build pkg-config flex bison git perl cpio xz-utils
+# iputils-ping: tests/e2e/test_link.py; openssl: bench.py's tls certificates;
+# ccache: scripts/build.sh, for the per-patch builds of verify-series.sh)
+MAIN="gcc make ninja-build ccache pkg-config flex bison git perl cpio xz-utils
       libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev liblz4-dev libslirp-dev libgnutls28-dev
       python3 python3-venv python3-pytest ipxe-qemu iproute2
       nftables dpkg-dev

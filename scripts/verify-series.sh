@@ -7,7 +7,12 @@
 #      no personal identity;
 #   3. every patch builds on its own (bisectable): each commit is checked out
 #      in build/src and built incrementally in build/qemu; HEAD is restored
-#      and rebuilt at the end.  NO_BISECT=1 skips this step.
+#      and rebuilt at the end.  NO_BISECT=1 skips this step.  A commit that
+#      built before on this machine with the same configuration and
+#      compiler is not built again: the materialized commits are
+#      reproducible, so a commit's hash names its whole prefix (base and
+#      patches); the stamps are kept with the downloads ($CACHE/verified),
+#      REVERIFY=1 ignores them.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -38,12 +43,22 @@ if [ "${NO_BISECT:-0}" != 1 ]; then
     branch=$(g symbolic-ref --short -q HEAD || g rev-parse HEAD)
     restore() { g checkout -q "$branch"; }
     trap restore EXIT
+    stamps=$CACHE/verified
+    mkdir -p "$stamps"
+    # configured flags (build.sh) and compiler, beside the commit
+    config="$(cat "$QEMU_BUILD/.qemu-mt-configure" 2>/dev/null) $(cc --version | head -n 1)"
     for c in $(g rev-list --reverse base..HEAD); do
         subj=$(g log -1 --format=%s "$c")
+        stamp=$stamps/$(printf '%s %s' "$c" "$config" | sha256sum | cut -c1-32)
+        if [ -f "$stamp" ] && [ "${REVERIFY:-0}" != 1 ]; then
+            echo "ok build (built before, $(cat "$stamp")): $subj"
+            continue
+        fi
         g checkout -q --detach "$c"
         t0=$(date +%s)
         if "$TOP/scripts/build.sh" >"$BUILD/verify-build.log" 2>&1; then
             echo "ok build ($(( $(date +%s) - t0 ))s): $subj"
+            date -u +%F > "$stamp"
         else
             tail -n 30 "$BUILD/verify-build.log"
             echo "FAIL build: $subj"; fail=1

@@ -34,7 +34,7 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
-from harness.migrate import set_caps, set_params, wait_status  # noqa: E402
+from harness.migrate import set_caps, set_params, wait_status, watch  # noqa: E402
 from harness.proc import rss_flat, rss_kib  # noqa: E402
 from harness.vm import BUILD, VM  # noqa: E402
 
@@ -80,9 +80,8 @@ def main():
             src.qmp.cmd("migrate", uri=uri)
             # (the base QEMU switches over whenever nothing is dirty, 1 ms
             # limit or not: such a hop may end before)
-            src.wait_for(lambda: (i := src.qmp.cmd("query-migrate"))["status"]
-                         not in ("setup", "active") or
-                         i.get("ram", {}).get("dirty-sync-count", 0) >= 4, 120, "4 syncs")
+            watch(src, (), 120, on_sample=lambda i, _t: i["status"] not in (
+                "setup", "active") or i.get("ram", {}).get("dirty-sync-count", 0) >= 4)
             set_params(src, downtime_limit=300, max_bandwidth=1 << 30)
             info = wait_status(src, timeout=300)
             assert info["status"] == "completed", (hop, info)

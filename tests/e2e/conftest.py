@@ -10,6 +10,14 @@ sys.path.insert(0, TOP)
 from harness.vm import BUILD, GUEST, QEMU, VM  # noqa: E402
 
 
+def pytest_addoption(parser):
+    # tests/e2e/test_faults.py
+    parser.addoption("--fault-reps", type=int, default=2,
+                     help="faults of each kind per test (make soak-faults: 100)")
+    parser.addoption("--fault-seed", default=None,
+                     help="seed of the random fault points (default: random, printed)")
+
+
 def pytest_sessionstart(session):
     for path in (QEMU, os.path.join(GUEST, "vmlinuz"), os.path.join(GUEST, "initrd.img")):
         if not os.path.exists(path):

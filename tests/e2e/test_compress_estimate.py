@@ -11,7 +11,7 @@ import re
 
 from harness.migrate import set_params, start_migration, wait_status
 
-from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
+from harness.checks import DIRTY, assert_guest_healthy_after, assert_migrated
 
 # dirties more than the link carries: no convergence until the limit rises
 BUSY = dict(DIRTY, mb=16, dirty_mbps=32)

@@ -13,7 +13,8 @@ import os
 from harness.migrate import set_caps, start_migration, wait_status
 from harness.vm import free_port
 
-from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
+from harness.checks import (DIRTY, assert_guest_healthy_after, assert_migrated,
+                            assert_source_runs_on)
 
 
 def preload(shim, **env):
@@ -32,15 +33,6 @@ def compressed_migration(src, dst, threads=4, dthreads=2):
                     params={"compress_threads": threads},
                     dst_params={"decompress_threads": dthreads})
     return wait_status(src, timeout=120)
-
-
-def assert_source_runs_on(src):
-    assert src.alive(), src.stderr()
-    assert src.qmp.cmd("query-status")["status"] == "running"
-    before = src.heartbeats()[-1]
-    src.wait_for(lambda: src.heartbeats()[-1]["passes"] > before["passes"] + 1,
-                 60, "two verification passes on the source")
-    assert src.heartbeats()[-1]["errors"] == 0 and src.corruptions() == []
 
 
 def migrate_again(vms, src, name):

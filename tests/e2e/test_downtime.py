@@ -12,7 +12,7 @@ import pytest
 from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns
 from harness.migrate import real_downtime_ms, start_migration, wait_status
 
-from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
+from harness.checks import DIRTY, assert_guest_healthy_after, assert_migrated
 
 # the trace log parser of bench/downtime.py
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -64,9 +64,8 @@ def test_teardown_after_the_window(vms, tmp_path, method):
     shut = index(d, "dst-shut-sent")
     joined = index(d, "ram_decompress_load_cleanup threads joined, deferred=1")
     assert started < shut < joined, d
-    resume = [e for e in dst.qmp.poll_events() if e["event"] == "RESUME"]
-    assert resume, "no RESUME event on the destination"
-    ts = resume[0]["timestamp"]
+    resume = dst.qmp.event_wait("RESUME", timeout=0)
+    ts = resume["timestamp"]
     assert ts["seconds"] + ts["microseconds"] / 1e6 <= d[joined][0], (resume, d)
 
     s = events(st)

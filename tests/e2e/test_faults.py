@@ -2,8 +2,8 @@
 tc-shaped link between two network namespaces (100 Mbit/s each way),
 return-path on as libvirt sets it, each compression method in turn.
 
-Each test repeats its fault FAULT_REPS times (default 2; `make soak-faults`
-runs 100), at a random point (FAULT_SEED; printed): a random time into the
+Each test repeats its fault --fault-reps times (default 2; `make soak-faults`
+runs 100), at a random point (--fault-seed; printed): a random time into the
 migration (0-3 s or 3-12 s), while a 1 ms downtime limit keeps the busy guest from
 converging (setup, first pass, later passes), or, one time in four, the
 pause before switchover (the guest stopped, RAM's last pass and device
@@ -39,82 +39,35 @@ import time
 
 import pytest
 
-from harness.link import IP_DST, IP_SRC, NS_DST, NS_SRC, VETH_DST, VETH_SRC, Link, in_netns, sh
-from harness.migrate import set_caps, set_params, wait_status
+from harness.link import IP_DST, IP_SRC, NS_DST, NS_SRC, Link, in_netns
+from harness.migrate import set_caps, set_params, wait_status, watch
 from harness.proc import rss_flat, rss_kib
 from harness.qmp import QMPError
 
-from test_compress_faults import assert_source_runs_on
-from test_migration import DIRTY, assert_guest_healthy_after, assert_migrated
+from harness.checks import (DIRTY, assert_guest_healthy_after, assert_migrated,
+                            assert_source_runs_on)
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root (ip netns, tc)")
 
-REPS = int(os.environ.get("FAULT_REPS", "2"))
-SEED = os.environ.get("FAULT_SEED") or str(random.randrange(1 << 30))
 METHODS = ("zlib", "zstd", "lz4")
 WL = dict(DIRTY, mb=32)
 MEM_MB = 256
 MBIT = 100
-SIDES = {NS_SRC: (IP_SRC, VETH_SRC), NS_DST: (IP_DST, VETH_DST)}
+ADDRESS = {NS_SRC: IP_SRC, NS_DST: IP_DST}
 ACTIVE = ("setup", "active", "pre-switchover", "device")
 
 
 class Run:
     """One test's guest, link and random choices."""
 
-    def __init__(self, vms, link, name):
+    def __init__(self, vms, link, name, reps, seed):
         self.vms = vms
         self.link = link
-        self.rng = random.Random(f"{SEED}-{name}")
+        self.reps = reps
+        self.rng = random.Random(f"{seed}-{name}")
         self.n = 0
         self.rss_samples = []
-        print(f"FAULT_SEED={SEED} FAULT_REPS={REPS}")
-        # netem, where the kernel has it (sch_netem)
-        probe = sh(*in_netns(NS_SRC), "tc", "qdisc", "replace", "dev", VETH_SRC,
-                   "root", "netem", "delay", "1ms", check=False)
-        self.impair_kind = "netem" if probe.returncode == 0 else "nftables+tbf"
-
-    def shape(self, netem=None):
-        """Both directions at MBIT; netem: extra netem arguments."""
-        for ns, (_ip, dev) in SIDES.items():
-            if netem:
-                cmd = ["netem", "rate", f"{MBIT}mbit"] + netem
-            else:
-                cmd = ["tbf", "rate", f"{MBIT}mbit", "burst", "125000", "latency", "50ms"]
-            sh(*in_netns(ns), "tc", "qdisc", "replace", "dev", dev, "root", *cmd)
-
-    def impair(self, loss, delay):
-        """loss % of the packets each way dropped at random and delay ms
-        added: netem (with jitter, reordering and duplication) where the
-        kernel has it; else nftables drops packets at random and a tbf
-        queue of delay ms at a fifth of the rate delays them (queueing
-        delay, up to delay ms).  impair(0, 0) restores the link."""
-        for ns, (_ip, dev) in SIDES.items():
-            if not loss and not delay:
-                sh(*in_netns(ns), "nft", "delete", "table", "inet", "impair", check=False)
-                self.shape()
-                continue
-            if self.impair_kind == "netem":
-                self.shape(["loss", f"{loss:.1f}%", "delay", f"{delay}ms",
-                            f"{delay // 5}ms", "reorder", "10%", "duplicate", "1%"])
-                continue
-            sh(*in_netns(ns), "nft", "add", "table", "inet", "impair")
-            sh(*in_netns(ns), "nft", "add", "chain", "inet", "impair", "out",
-               "{ type filter hook output priority 0; }")
-            sh(*in_netns(ns), "nft", "add", "rule", "inet", "impair", "out",
-               "numgen", "random", "mod", "1000", "<", str(int(loss * 10)), "drop")
-            sh(*in_netns(ns), "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
-               "rate", f"{MBIT // 5}mbit", "burst", "25000", "latency", f"{delay}ms")
-
-    def link_state(self, up):
-        # the destination's end, as a cable pulled at the far side: the
-        # source's end loses its carrier
-        sh(*in_netns(NS_DST), "ip", "link", "set", VETH_DST, "up" if up else "down")
-        if up:
-            # neighbour entries that failed while the link was down would
-            # refuse the next connection ("No route to host") for a while
-            for ns in SIDES:
-                sh(*in_netns(ns), "ip", "neigh", "flush", "all")
+        print(f"--fault-seed={seed} --fault-reps={reps}")
 
     def vm(self, ns, incoming=False):
         self.n += 1
@@ -133,7 +86,7 @@ class Run:
     def begin(self, src, method, limit_ms=1):
         """A new destination across the link; start migrating to it."""
         dst = self.vm(self.other(src), incoming=True)
-        uri = f"tcp:{SIDES[dst.ns][0]}:{4000 + self.n}"
+        uri = f"tcp:{ADDRESS[dst.ns]}:{4000 + self.n}"
         caps = {"compress": True, "return_path": True, "pause_before_switchover": True}
         for vm in (dst, src):
             set_caps(vm, **caps)
@@ -174,16 +127,14 @@ class Run:
 
     def finish(self, src, timeout=240):
         """Let the migration converge and complete; return the final info."""
-        set_params(src, downtime_limit=300)
-        deadline = time.monotonic() + timeout
-        while True:
-            info = src.qmp.cmd("query-migrate")
+        def drive(info, _elapsed):
             if info["status"] == "pre-switchover":
                 src.qmp.cmd("migrate-continue", state="pre-switchover")
-            elif info["status"] not in ACTIVE:
-                return info
-            assert time.monotonic() < deadline, info
-            time.sleep(0.1)
+                return False
+            return info["status"] not in ACTIVE
+
+        set_params(src, downtime_limit=300)
+        return watch(src, (), timeout, on_sample=drive)
 
     def assert_rss_flat(self):
         """One source that survived every fault: its RSS must not grow
@@ -217,18 +168,18 @@ class Run:
         return dst
 
     def repeat(self, src, what, fault):
-        """REPS times: a new destination, a random point of the migration
+        """self.reps times: a new destination, a random point of the migration
         to it, fault(src, dst) (which returns the QEMU that holds the guest
         from then on, if not src).  Then the RSS check, where one source
         survived every fault, and the migration that must succeed."""
-        for i in range(REPS):
+        for i in range(self.reps):
             method = METHODS[i % 3]
             dst = self.begin(src, method)
             print(f"rep {i} {method}: {what} at {self.point(src)}")
             src = fault(src, dst) or src
         if self.rss_samples:
             self.assert_rss_flat()
-        self.migrate_to_end(src, METHODS[REPS % 3])
+        self.migrate_to_end(src, METHODS[self.reps % 3])
 
     def migrate_to_end(self, src, method):
         """The migration after the faults: it succeeds and the guest
@@ -247,8 +198,11 @@ def exits(vm, timeout):
 @pytest.fixture
 def run(vms, request):
     with Link() as link:
-        r = Run(vms, link, request.node.name)
-        r.shape()
+        seed = request.config.getoption("--fault-seed") or \
+            str(random.randrange(1 << 30))
+        r = Run(vms, link, request.node.name,
+                request.config.getoption("--fault-reps"), seed)
+        link.set_both(MBIT)
         yield r
 
 
@@ -288,16 +242,16 @@ def test_link_cut(run):
     def fault(src, dst):
         cut = run.rng.uniform(1, 5)
         print(f"  link down for {cut:.1f}s")
-        run.link_state(False)
+        run.link.cable(False)
         time.sleep(cut)
-        run.link_state(True)
+        run.link.cable(True)
         return run.complete(src, dst)
     run.repeat(run.vm(NS_SRC), "link cut", fault)
 
 
 def test_link_lost(run):
     def fault(src, dst):
-        run.link_state(False)
+        run.link.cable(False)
         time.sleep(run.rng.uniform(1, 3))
         # not continued from pre-switchover: the last pass runs with the
         # lock that QMP needs held (the base QEMU's way), so a cancel would
@@ -317,7 +271,7 @@ def test_link_lost(run):
             assert "Failed to connect" in info.get("error-desc", ""), info
         assert dst.alive(), dst.stderr()
         dst.kill()
-        run.link_state(True)
+        run.link.cable(True)
     run.repeat(run.vm(NS_SRC), "link lost", fault)
 
 
@@ -325,10 +279,10 @@ def test_lossy_link(run):
     def fault(src, dst):
         r = run.rng
         loss, delay, window = r.uniform(1, 10), r.randint(10, 100), r.uniform(2, 6)
-        print(f"  {loss:.1f}% loss, {delay} ms delay ({run.impair_kind}) "
+        print(f"  {loss:.1f}% loss, {delay} ms delay ({'netem' if run.link.has_netem() else 'nftables+tbf'}) "
               f"for {window:.1f}s")
-        run.impair(loss, delay)
+        run.link.impair(MBIT, loss, delay)
         time.sleep(window)
-        run.impair(0, 0)
+        run.link.impair(MBIT, 0, 0)
         return run.complete(src, dst)
     run.repeat(run.vm(NS_SRC), "lossy link", fault)

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from harness.checks import DIRTY, assert_guest_healthy_after, assert_migrated
 from harness.migrate import (assert_compress_postcopy_used,
                              assert_compress_xbzrle_used, migrate,
                              migrate_compress_postcopy,
@@ -13,34 +14,12 @@ from harness.migrate import (assert_compress_postcopy_used,
                              wait_status)
 from harness.vm import free_port
 
-# A guest that keeps dirtying memory while it migrates.
-DIRTY = {"mode": "dirty", "mb": 64, "dirty_mbps": 8, "check_mbps": 64, "hb_ms": 250}
-
 
 def start_pair(vms, workload=DIRTY, dst_kw=None):
     src = vms("src", workload=workload).start()
     dst = vms("dst", workload=workload, incoming="defer", **(dst_kw or {})).start()
     src.wait_ready()
     return src, dst
-
-
-def assert_guest_healthy_after(src, dst, min_passes=2, timeout=60):
-    """The guest carries on at the destination where the source left off
-    (VM.assert_healthy_after), and the source saw no corruption either."""
-    hbs = dst.assert_healthy_after(src.heartbeats()[-1]["seq"], min_passes,
-                                   timeout, "verification passes on the destination")
-    assert src.corruptions() == [], src.corruptions()
-    return hbs
-
-
-def assert_migrated(src, dst, info):
-    assert info["status"] == "completed", info
-    assert src.qmp.cmd("query-status")["status"] == "postmigrate"
-    # "completed" on the source means all was sent; the destination may
-    # still be loading the last of it (seen on a loaded host)
-    dst.wait_for(lambda: dst.qmp.cmd("query-status")["status"] == "running",
-                 60, "the destination to run")
-    assert info["ram"]["transferred"] > 0
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix"])
