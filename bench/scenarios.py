@@ -11,9 +11,10 @@ The arguments are the recorded command line (results.json "command", less
 --out), plus what that run took from defaults that have changed since or
 depend on the machine (--threads, --no-return-path for the runs from before
 the bench turned return-path on).  MODE@NAME modes need the QEMU that
---binary NAME=PATH names: build/qemu-base is `make build-base`;
-build/variants/* were one-off builds of the series with one change
-reverted (the description says which).
+--binary NAME=PATH names: build/qemu-base is `make build-base`.  Two
+committed folders also hold a column of a one-off experimental build
+(build/variants/*, no make target); their scenarios rerun the series'
+own column only (the description says which).
 """
 
 import os
@@ -45,10 +46,10 @@ def noharm_args(modes, links):
 
 
 def limit_args(ms):
-    """busy guest, 1 Gbit/s at RTT 10 and 50 ms, downtime limit MS; @nsd:
-    a build that counts only unsent bytes (SIOCOUTQNSD) as pending"""
-    return ["--binary", "nsd=build/variants/nsd/qemu-system-x86_64",
-            "--modes", "compress,compress@nsd", "--workloads", "dirty",
+    """busy guest, 1 Gbit/s at RTT 10 and 50 ms, downtime limit MS (the
+    committed folder also has an @nsd column: a one-off build counting
+    only unsent bytes (SIOCOUTQNSD) as pending, not rerun)"""
+    return ["--modes", "compress", "--workloads", "dirty",
             "--links", "1000", "--rtt", "10,50", "--downtime-ms", str(ms),
             "--reps", "3", "--threads", "2"]
 
@@ -116,18 +117,19 @@ SCENARIOS = {
     "downtime-limit-100": (
         limit_args(100), "downtime-limit-1g-rtt/limit-100",
         "real downtime at a 100 ms limit, busy guest, 1 Gbit/s at RTT 10 and "
-        "50 ms; @nsd: unsent bytes only (SIOCOUTQNSD) counted as pending", False),
+        "50 ms", False),
     "downtime-limit-300": (
         limit_args(300), "downtime-limit-1g-rtt/limit-300",
         "the same at a 300 ms limit", False),
     "downtime-rate-drop-1g": (
-        ["--binary", "noavg=build/variants/noavg/qemu-system-x86_64",
-         "--modes", "compress,compress@noavg", "--workloads", "dirty",
+        ["--modes", "compress", "--workloads", "dirty",
          "--links", "1000", "--downtime-ms", "300", "--rate-drop", "150",
          "--reps", "3", "--threads", "2"],
         "downtime-rate-drop-1g",
         "real downtime when the link halves (1 Gbit/s to 500 Mbit/s) before "
-        "the switchover; @noavg: bandwidth of the last period only", False),
+        "the switchover (the committed folder also has an @noavg column: a "
+        "one-off build using the last period's bandwidth only, not rerun)",
+        False),
     "noharm-unshaped-10g": (
         noharm_args(PLAIN, UNSHAPED_10G), "noharm-unshaped-10g",
         "no compression: the series against the base QEMU, unshaped and "
