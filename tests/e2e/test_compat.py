@@ -19,7 +19,7 @@ import pytest
 from harness.migrate import (assert_compress_postcopy_used,
                              assert_compress_xbzrle_used,
                              migrate_compress_postcopy,
-                             migrate_compress_xbzrle, wait_status)
+                             migrate_compress_xbzrle, wait_status, watch)
 from harness.link import IP_DST, NS_DST, NS_SRC, Link, in_netns
 from harness.vm import QEMU, free_port, qemu72
 
@@ -211,17 +211,49 @@ def fill_phase(src, mbit, link, settle, seconds=2):
     time.sleep(seconds)
     # after a drop TCP may stall for longer (retransmission timeouts back
     # off, the socket full): go on until the pool wrote again, 30 s at most
-    deadline = time.monotonic() + 30
-    while True:
-        after = src.qmp.cmd("query-migrate")
-        if after["status"] != "active":
-            return None
-        if (after["compression"]["pages"] > before["compression"]["pages"] or
-                time.monotonic() > deadline):
-            break
-        time.sleep(0.5)
+    after = watch(src, (), None, 0.5, lambda i, elapsed: (
+        i["status"] != "active" or elapsed > 30 or
+        i["compression"]["pages"] > before["compression"]["pages"]))
+    if after["status"] != "active":
+        return None
     return tuple(after["compression"][k] - before["compression"][k]
                  for k in ("pages", "fill-pages"))
+
+
+def migrate_over_changing_link(vms, dst_old, params, during):
+    """Migrate a stopped 1 GiB source with 768 MiB of realistic content
+    (about 650 MiB of it not zero) with compress, 2 threads each side and
+    params on the source, over a link at 20 Mbit/s that during(src, link)
+    then shapes as it likes, returning what it saw; then the link is
+    unshaped, the migration completes into ours or 7.2 (dst_old), and the
+    guest verifies all of its memory there.  Returns during's result."""
+    idle = {"mode": "idle", "mb": 768, "hb_ms": 250}
+    with Link() as link:
+        link.set(20)
+        src = side(vms, "src", False, workload=idle, mem_mb=1024,
+                   wrapper=in_netns(NS_SRC))
+        dst = side(vms, "dst", dst_old, workload=idle, mem_mb=1024,
+                   incoming="defer", wrapper=in_netns(NS_DST))
+        src.wait_ready()
+        for vm in (src, dst):
+            vm.qmp.cmd("migrate-set-capabilities", capabilities=[
+                {"capability": "compress", "state": True}])
+        src.qmp.cmd("migrate-set-parameters", **dict(
+            {"compress-threads": 2, "max-bandwidth": 1 << 40}, **params))
+        dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
+        uri = f"tcp:{IP_DST}:4444"
+        dst.qmp.cmd("migrate-incoming", uri=uri)
+        last = src.heartbeats()[-1]
+        src.qmp.cmd("stop")
+        src.qmp.cmd("migrate", uri=uri)
+        seen = during(src, link)
+        link.set(0)
+        info = wait_status(src)
+        assert info["status"] == "completed", info
+        assert wait_status(dst)["status"] == "completed"
+        dst.qmp.cmd("cont")
+        dst.assert_healthy_after(last["seq"])
+    return seen
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root (ip netns, tc)")
@@ -236,39 +268,17 @@ def test_fill_link_across_versions(vms, dst_old):
     650 MiB of it not zero; the source stopped, as above).  The three
     phases send about 5 + 250 + 20 MiB, so the migration is still on
     when they end."""
-    idle = {"mode": "idle", "mb": 768, "hb_ms": 250}
-    with Link() as link:
-        link.set(20)
-        src = side(vms, "src", False, workload=idle, mem_mb=1024,
-                   wrapper=in_netns(NS_SRC))
-        dst = side(vms, "dst", dst_old, workload=idle, mem_mb=1024,
-                   incoming="defer", wrapper=in_netns(NS_DST))
-        src.wait_ready()
-        for vm in (src, dst):
-            vm.qmp.cmd("migrate-set-capabilities", capabilities=[
-                {"capability": "compress", "state": True}])
-        src.qmp.cmd("migrate-set-parameters", **{
-            "compress-threads": 2, "compress-level": 9,
-            "max-bandwidth": 1 << 40})
-        dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
-        uri = f"tcp:{IP_DST}:4444"
-        dst.qmp.cmd("migrate-incoming", uri=uri)
-        last = src.heartbeats()[-1]
-        src.qmp.cmd("stop")
-        src.qmp.cmd("migrate", uri=uri)
+    def during(src, link):
         # after the drop to 20 Mbit/s TCP takes seconds to recover from
         # the losses (retransmission timeouts) before anything moves
         phases = [(mbit, fill_phase(src, mbit, link, settle, seconds))
                   for mbit, settle, seconds in ((20, 1, 2), (1000, 1, 2),
                                                 (20, 5, 3))]
         print(f"(Mbit/s, (compressed, filled) pages): {phases}")
-        link.set(0)
-        info = wait_status(src)
-        assert info["status"] == "completed", info
-        assert wait_status(dst)["status"] == "completed"
-        dst.qmp.cmd("cont")
-        dst.assert_healthy_after(last["seq"])
+        return phases
 
+    phases = migrate_over_changing_link(vms, dst_old, {"compress-level": 9},
+                                        during)
     assert all(p is not None for _m, p in phases), phases
     for i, (mbit, (compressed, filled)) in enumerate(phases):
         if i == 2 and compressed == filled == 0:
@@ -293,15 +303,16 @@ def level_phase(src, mbit, link, seconds):
     migration ended."""
     link.set(mbit)
     levels = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        info = src.qmp.cmd("query-migrate")
+
+    def sample(info, elapsed):
         if info["status"] not in ("setup", "active"):
-            return None
+            return True
         if "compression" in info:
             levels.append(info["compression"]["level"])
-        time.sleep(0.1)
-    return levels
+        return elapsed >= seconds
+
+    info = watch(src, (), None, on_sample=sample)
+    return levels if info["status"] in ("setup", "active") else None
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root (ip netns, tc)")
@@ -313,36 +324,14 @@ def test_level_follows_link_across_versions(vms, dst_old):
     up and it comes down.  7.2 (and ours) load pages of every level, and
     the guest verifies all of its memory (768 MiB of realistic content;
     the source stopped, as above)."""
-    idle = {"mode": "idle", "mb": 768, "hb_ms": 250}
-    with Link() as link:
-        link.set(20)
-        src = side(vms, "src", False, workload=idle, mem_mb=1024,
-                   wrapper=in_netns(NS_SRC))
-        dst = side(vms, "dst", dst_old, workload=idle, mem_mb=1024,
-                   incoming="defer", wrapper=in_netns(NS_DST))
-        src.wait_ready()
-        for vm in (src, dst):
-            vm.qmp.cmd("migrate-set-capabilities", capabilities=[
-                {"capability": "compress", "state": True}])
-        src.qmp.cmd("migrate-set-parameters", **{
-            "compress-threads": 2, "compress-level": 1,
-            "compress-level-max": 9, "max-bandwidth": 1 << 40})
-        dst.qmp.cmd("migrate-set-parameters", **{"decompress-threads": 2})
-        uri = f"tcp:{IP_DST}:4444"
-        dst.qmp.cmd("migrate-incoming", uri=uri)
-        last = src.heartbeats()[-1]
-        src.qmp.cmd("stop")
-        src.qmp.cmd("migrate", uri=uri)
+    def during(src, link):
         slow = level_phase(src, 20, link, 6)
         fast = level_phase(src, 1000, link, 3)
         print(f"levels at 20 Mbit/s: {slow}; at 1 Gbit/s: {fast}")
-        link.set(0)
-        info = wait_status(src)
-        assert info["status"] == "completed", info
-        assert wait_status(dst)["status"] == "completed"
-        dst.qmp.cmd("cont")
-        dst.assert_healthy_after(last["seq"])
+        return slow, fast
 
+    slow, fast = migrate_over_changing_link(
+        vms, dst_old, {"compress-level": 1, "compress-level-max": 9}, during)
     assert slow and fast, (slow, fast)
     assert slow[0] == 1 and max(slow) >= 3, slow
     assert min(fast) < max(slow), (slow, fast)
