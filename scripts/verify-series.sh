@@ -4,7 +4,8 @@
 #      git am, so they apply cleanly to the pinned base);
 #   2. every patch passes the base's scripts/checkpatch.pl (--no-signoff:
 #      the series deliberately carries no Signed-off-by lines) and carries
-#      no personal identity;
+#      no personal identity; no file is deleted by one patch and created
+#      again by a later one;
 #   3. every patch builds on its own (bisectable): each commit is checked out
 #      in build/src and built incrementally in build/qemu; HEAD is restored
 #      and rebuilt at the end.  NO_BISECT=1 skips this step.  A commit that
@@ -38,6 +39,19 @@ while read -r p; do
         echo "ok checkpatch: $p"
     fi
 done < <(series_list)
+
+# A file one patch deletes and a later one creates again: a change that
+# landed in the wrong patch (patch 2 once deleted the docs patch 31 rewrote)
+churn=$(for c in $(g rev-list --reverse base..HEAD); do
+            g diff-tree --no-commit-id --name-status -r "$c"
+        done | awk '$1 == "D" { d[$2] = 1 } $1 == "A" && d[$2] { print $2 }' |
+        sort -u)
+if [ -n "$churn" ]; then
+    echo "FAIL churn: deleted by one patch, created again by a later one:" $churn
+    fail=1
+else
+    echo "ok churn: no file deleted and created again along the series"
+fi
 
 if [ "${NO_BISECT:-0}" != 1 ]; then
     branch=$(g symbolic-ref --short -q HEAD || g rev-parse HEAD)

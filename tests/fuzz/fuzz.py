@@ -159,11 +159,19 @@ def load(qemu, path, method, xbzrle, timeout, errpath, skip=False):
                              stderr=err, env=sanitizer_env(),
                              start_new_session=True)
         status = [None]
+        lock = threading.Lock()
+        done = threading.Event()
+
+        def send(cmd):
+            with lock:
+                p.stdin.write(json.dumps({"execute": cmd}).encode() + b"\n")
+                p.stdin.flush()
 
         def events():
+            # QEMU drops the events it emits before qmp_capabilities is
+            # done, and the load may complete before: query-migrate too
             try:
-                p.stdin.write(b'{"execute": "qmp_capabilities"}\n')
-                p.stdin.flush()
+                send("qmp_capabilities")
                 for line in p.stdout:
                     try:
                         msg = json.loads(line)
@@ -171,20 +179,34 @@ def load(qemu, path, method, xbzrle, timeout, errpath, skip=False):
                         continue
                     if msg.get("event") == "MIGRATION":
                         s = msg["data"]["status"]
+                    elif isinstance(msg.get("return"), dict):
+                        s = msg["return"].get("status")
+                    else:
+                        continue
+                    if s:
                         status[0] = s
-                        if s == "completed":
-                            p.stdin.write(b'{"execute": "quit"}\n')
-                            p.stdin.flush()
-            except (BrokenPipeError, OSError):
+                    if s == "completed" and not done.is_set():
+                        done.set()
+                        send("quit")
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+
+        def poll():
+            try:
+                while not done.wait(1):
+                    send("query-migrate")
+            except (BrokenPipeError, OSError, ValueError):
                 pass
         t = threading.Thread(target=events, daemon=True)
         t.start()
+        threading.Thread(target=poll, daemon=True).start()
         try:
             rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
             rc = None
+        done.set()
         t.join(5)
         err.seek(0)
         text = err.read().decode(errors="replace")
