@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run migration qtests against the patched build, as TAP into $1.
 #
-# By default the whole of migration-test (--full -m slow: 146 tests with
+# By default the whole of migration-test (--full -m slow: 147 tests with
 # GnuTLS, the series' own in tests/qtest/migration/ram-compress-tests.c and
 # skip-unused-tests.c; ~6.5 min under TCG on 2 cores).  Arguments after $1
 # replace that selection, e.g.
