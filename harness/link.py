@@ -133,8 +133,12 @@ class Link:
             sh(*in_netns(NS_SRC), "tc", "qdisc", "del", "dev", VETH_SRC, "root",
                check=False)
             return
-        # burst: at least one 10 ms worth of data, never below 64 KiB
-        burst = max(64 * 1024, mbit * 1000 * 1000 // 8 // 100)
+        # burst: one 10 ms worth of data, and never below 96 KiB: above the
+        # largest GSO packet (64 KiB and headers).  A packet queued at a
+        # higher rate that is larger than the new burst never gets the
+        # tokens to leave: the link then carried nothing until unshaped
+        # (64 KiB here, from 1 Gbit/s down to 20 Mbit/s, plain TCP too)
+        burst = max(96 * 1024, mbit * 1000 * 1000 // 8 // 100)
         sh("ip", "netns", "exec", NS_SRC, "tc", "qdisc", "replace", "dev",
            VETH_SRC, "root", "tbf", "rate", f"{mbit}mbit", "burst", str(burst),
            "latency", "50ms")
